@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check i18n bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/saathi run
+
+test: $(STAMP)
+	$(BIN)/saathi check
+	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/saathi check
+
+i18n: $(STAMP)
+	$(BIN)/saathi i18n
+
+bench: $(STAMP)
+	$(BIN)/python bench/conversations.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,48 @@
+"""Wiring: settings → database, content, catalogs → engine → services. No globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .content import load_content
+from .core.engine import Engine
+from .i18n import Catalogs
+from .services.clock import Clock, SystemClock
+from .services.conversation import ConversationService
+from .storage.db import Database
+from .storage.sessions import SqliteSessionStore
+
+
+@dataclass
+class App:
+    """Everything a channel needs, built once at start-up."""
+
+    settings: Settings
+    db: Database
+    texts: Catalogs
+    engine: Engine
+    conversations: ConversationService
+    clock: Clock
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.db.close()
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    content_dir: Path | None = None,
+    locales_dir: Path | None = None,
+) -> App:
+    """Load content and catalogs, open the database and build the services."""
+    content = load_content(content_dir)
+    texts = Catalogs.load(locales_dir)
+    db = await Database.open(settings.database_path)
+    clock = clock or SystemClock()
+    engine = Engine(content, texts)
+    conversations = ConversationService(engine, SqliteSessionStore(db), clock)
+    return App(settings, db, texts, engine, conversations, clock)

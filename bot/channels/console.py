@@ -1,0 +1,86 @@
+"""The terminal channel: a chat on stdin/stdout with the same engine, content and storage.
+
+Buttons become numbered lines; typing a number presses that button (the fallback every
+channel without buttons uses). It also reads piped input and stops cleanly at end of input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TextIO
+
+from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
+from ..core.normalize import parse_number
+from ..services.conversation import ConversationService
+from ..storage.sessions import UserKey
+from .render import plain
+
+
+class ConsoleChannel:
+    """One local user chatting through text streams."""
+
+    def __init__(self, service: ConversationService, stdin: TextIO, stdout: TextIO, user_ref: str = "local"):
+        self.service = service
+        self.stdin = stdin
+        self.stdout = stdout
+        self.key = UserKey("console", user_ref)
+        self.buttons: tuple[Choice, ...] = ()
+        self.interactive = stdin.isatty() if hasattr(stdin, "isatty") else False
+
+    async def run(self) -> None:
+        """Chat until end of input (Ctrl-D) or /quit."""
+        loop = asyncio.get_running_loop()
+        self.write("Export Saathi: terminal chat. Type /quit or press Ctrl-D to leave.\n")
+        await self.send(Inbound.say("/start"))
+        while True:
+            if self.interactive:
+                self.write("> ")
+            line = await loop.run_in_executor(None, self.stdin.readline)
+            if not line:
+                break
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if line.strip() in ("/quit", "/exit"):
+                break
+            await self.send(self.parse(line))
+        self.write("\nBye! Your answers are saved; run the chat again to continue.\n")
+
+    def parse(self, line: str) -> Inbound:
+        """A typed line; a bare number presses the matching button of the last question."""
+        number = parse_number(line)
+        if number is not None and 1 <= number <= len(self.buttons):
+            return Inbound.tap(self.buttons[number - 1].id)
+        return Inbound.say(line)
+
+    async def send(self, inbound: Inbound) -> None:
+        """Hand ``inbound`` to the service and print the replies."""
+        reply = await self.service.handle(self.key, inbound)
+        if reply is None:
+            return
+        for output in reply.outputs:
+            self.render(output)
+
+    def render(self, output: object) -> None:
+        """Print one output."""
+        if isinstance(output, Say):
+            self.write("\n" + plain(output.text) + "\n")
+            if output.choices:
+                self.buttons = output.choices
+                for index, choice in enumerate(output.choices, 1):
+                    self.write(f"  [{index}] {plain(choice.label)}\n")
+            elif output.ask_contact:
+                self.buttons = ()
+                self.write("  (type your 10-digit mobile number)\n")
+            else:
+                self.buttons = ()
+        elif isinstance(output, Picked):
+            self.write(f"  ✓ {plain(output.label)}\n")
+        elif isinstance(output, Toast):
+            self.write(f"  ({plain(output.text)})\n")
+        elif isinstance(output, Photo):
+            self.write(f"  [image: {output.filename}] {plain(output.caption)}\n")
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()

@@ -1,0 +1,106 @@
+"""``saathi check``: everything an admin can get wrong in content and translations.
+
+Reports, each naming file, place and field: content that does not validate, strings with no
+Hindi (or only a fuzzy guess), placeholders or <b> tags that differ between English and Hindi,
+and texts over a channel's limits in either language.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from .catalogs import TARGET_LANGS, extract
+from .content import default_content_dir, load_content
+from .core.content import BUTTON_MAX, EXPLANATION_MAX, LESSON_MAX, OPTION_MAX, QUESTION_MAX, Content, ContentError
+from .core.engine import BUTTON_LABELS
+from .i18n import Catalogs, default_locales_dir
+
+TELEGRAM_TEXT_MAX = 4096
+
+
+def placeholders(text: str) -> set[str] | None:
+    """The ``{names}`` in ``text``; ``None`` if its braces are malformed."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return None
+
+
+def check_catalogs(locales_dir: Path, content_dir: Path) -> Iterator[str]:
+    """Missing, fuzzy or inconsistent translations, per domain."""
+    for domain, template in extract(content_dir).items():
+        for lang in TARGET_LANGS:
+            po_path = locales_dir / lang / "LC_MESSAGES" / f"{domain}.po"
+            shown = f"locales/{lang}/LC_MESSAGES/{domain}.po"
+            if not po_path.is_file():
+                yield f"{shown}: missing (run `make i18n`, then translate)"
+                continue
+            with po_path.open("rb") as handle:
+                catalog = read_po(handle, locale=lang)
+            for message in template:
+                if not message.id:
+                    continue
+                where = ", ".join(message.auto_comments) or ", ".join(f"{f}:{n}" for f, n in message.locations)
+                found = catalog.get(message.id)
+                if found is None or not found.string:
+                    yield f"{shown}: no translation for {message.id[:60]!r} ({where}); run `make i18n` and translate it"
+                    continue
+                if found.fuzzy:
+                    yield f"{shown}: translation of {message.id[:60]!r} is marked fuzzy ({where}); check it and remove the fuzzy flag"
+                    continue
+                source, target = placeholders(message.id), placeholders(found.string)
+                if target is None or source != target:
+                    yield f"{shown}: placeholders differ for {message.id[:60]!r}: English {sorted(source or [])}, translation {sorted(target or [])}"
+                for tag in ("<b>", "</b>", "<i>", "</i>"):
+                    if message.id.count(tag) != found.string.count(tag):
+                        yield f"{shown}: {tag} appears {message.id.count(tag)}× in English but {found.string.count(tag)}× in the translation of {message.id[:60]!r}"
+
+
+def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
+    """Texts over their limits, in every language."""
+    for lang in ("en", *TARGET_LANGS):
+        tr = lambda s: texts.gettext(lang, s)  # noqa: E731
+
+        def over(text: str, limit: int, where: str) -> Iterator[str]:
+            if len(text) > limit:
+                yield f"{where} [{lang}]: {len(text)} characters, the limit is {limit}: {text[:40]!r}…"
+
+        for step in content.onboarding.steps.values():
+            where = f"conversations/onboarding.yaml: step '{step.id}'"
+            yield from over(tr(step.text), TELEGRAM_TEXT_MAX // 2, f"{where}, field 'text'")
+            if step.summary_label:
+                yield from over(tr(step.summary_label), BUTTON_MAX, f"{where}, field 'summary_label'")
+            for option in step.options:
+                label = tr(option.label).format(**{k: texts.money(lang, v) for k, v in option.amounts})
+                yield from over(label, BUTTON_MAX, f"{where}, option '{option.id}', field 'label'")
+        for module in content.modules:
+            where = f"conversations/modules/{module.id}.yaml: module '{module.id}'"
+            yield from over(tr(module.title), 40, f"{where}, field 'title'")
+            yield from over(tr(module.short), BUTTON_MAX, f"{where}, field 'short'")
+            yield from over(tr(module.summary), OPTION_MAX, f"{where}, field 'summary'")
+            for lesson in module.lessons:
+                yield from over(tr(lesson.text), LESSON_MAX, f"{where}, lesson '{lesson.id}', field 'text'")
+            for question in module.quiz:
+                yield from over(tr(question.text), QUESTION_MAX, f"{where}, question '{question.id}', field 'text'")
+                yield from over(tr(question.explanation), EXPLANATION_MAX, f"{where}, question '{question.id}', field 'explanation'")
+                for option in question.options:
+                    yield from over(tr(option.text), OPTION_MAX, f"{where}, question '{question.id}', option '{option.id}'")
+        for msgid in BUTTON_LABELS:
+            yield from over(tr(msgid), BUTTON_MAX, f"button {msgid!r}")
+
+
+def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) -> list[str]:
+    """Every problem found; an empty list means the content is ready to ship."""
+    content_dir = content_dir or default_content_dir()
+    locales_dir = locales_dir or default_locales_dir()
+    try:
+        content = load_content(content_dir)
+    except ContentError as exc:
+        return [str(exc)]
+    problems = list(check_catalogs(locales_dir, content_dir))
+    problems += list(check_lengths(content, Catalogs.load(locales_dir)))
+    return problems

@@ -1,0 +1,96 @@
+"""Settings from the environment (or a ``.env`` file beside the project), checked at start-up.
+
+A missing or malformed setting stops start-up with one line that names it and says what is
+expected; secrets are never echoed back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a .env file (comments, blank lines and ``export`` allowed)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path.name} line {number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot can be configured with."""
+
+    telegram_token: str = ""
+    telegram_api_base_url: str = ""
+    database_path: Path = Path("data/saathi.sqlite3")
+    admin_ids: frozenset[int] = field(default_factory=frozenset)
+    log_level: str = "INFO"
+    broadcast_rate: float = 25.0
+    lead_sla_hours: float = 48.0
+    bot_username: str = "ExportSaathiBot"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+        """Settings from ``environ`` (default: the process environment) over ``env_file``."""
+        merged = read_env_file(env_file) if env_file else {}
+        merged.update(os.environ if environ is None else environ)
+        get = lambda name: merged.get(name, "").strip()  # noqa: E731
+
+        token = get("TELEGRAM_BOT_TOKEN")
+        if token and (":" not in token or not token.split(":", 1)[0].isdigit()):
+            raise ConfigError("TELEGRAM_BOT_TOKEN: does not look like a bot token from @BotFather (digits:letters)")
+        base_url = get("TELEGRAM_API_BASE_URL")
+        if base_url and not base_url.startswith(("http://", "https://")):
+            raise ConfigError("TELEGRAM_API_BASE_URL: must start with http:// or https://")
+        admin_ids: set[int] = set()
+        for part in get("ADMIN_IDS").replace(" ", "").split(","):
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise ConfigError(f"ADMIN_IDS: {part!r} is not a Telegram user id; expected numbers like 12345,67890")
+            admin_ids.add(int(part))
+        level = (get("LOG_LEVEL") or "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            telegram_token=token,
+            telegram_api_base_url=base_url,
+            database_path=Path(get("DATABASE_PATH") or cls.database_path),
+            admin_ids=frozenset(admin_ids),
+            log_level=level,
+            broadcast_rate=_positive(get("BROADCAST_RATE"), "BROADCAST_RATE", 25.0),
+            lead_sla_hours=_positive(get("LEAD_SLA_HOURS"), "LEAD_SLA_HOURS", 48.0),
+            bot_username=get("BOT_USERNAME") or cls.bot_username,
+        )
+
+
+def _positive(raw: str, name: str, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name}: must be a positive number, got {raw!r}")
+    return value

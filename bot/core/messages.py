@@ -1,0 +1,119 @@
+"""What flows into and out of the engine, in neutral terms every channel can render.
+
+Text is "chat HTML": plain text that may contain <b>…</b> and <i>…</i>; anything that came from a
+user is escaped before it is put into a message. Channels render it (Telegram passes it through,
+the terminal strips the tags, WhatsApp turns <b> into *bold*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class InKind(str, Enum):
+    """What kind of thing a user sent."""
+
+    TEXT = "text"
+    CHOICE = "choice"  # a button press; ``data`` is the button's stable payload
+    CONTACT = "contact"  # a shared phone number; ``data`` is the number
+    COMMAND = "command"  # ``/name args``; ``data`` is the name, ``text`` the args
+    MEDIA = "media"  # sticker, voice note, photo, …: ``data`` says which
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One user event, already stripped of platform types."""
+
+    kind: InKind
+    text: str = ""
+    data: str = ""
+
+    @classmethod
+    def say(cls, text: str) -> Inbound:
+        """A typed message (commands are recognised here, as every channel needs that)."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            head, _, rest = stripped[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            if name and all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+                return cls(InKind.COMMAND, text=rest.strip(), data=name)
+        return cls(InKind.TEXT, text=text)
+
+    @classmethod
+    def tap(cls, payload: str) -> Inbound:
+        """A button press carrying ``payload``."""
+        return cls(InKind.CHOICE, data=payload)
+
+    @classmethod
+    def contact(cls, phone: str) -> Inbound:
+        """A contact shared with the 'share my number' button."""
+        return cls(InKind.CONTACT, data=phone)
+
+    @classmethod
+    def media(cls, what: str) -> Inbound:
+        """Something that is not text: a sticker, a voice note, a photo…"""
+        return cls(InKind.MEDIA, data=what)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button: a stable ``id`` (the payload) and a translated ``label``."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """A message to the user, optionally with buttons.
+
+    ``columns`` is how many buttons a row should hold where the channel lays them out;
+    ``ask_contact`` asks the channel to offer its "share my phone number" control;
+    ``replace`` asks it to redraw the message whose button was just tapped (a multi-select
+    toggling its ticks) instead of sending a new one, where it can.
+    """
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    columns: int = 1
+    ask_contact: bool = False
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The question the user just answered by button should now show ``label`` and no buttons."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class Toast:
+    """A short notice tied to a button press (Telegram shows it as a pop-up)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An image to send (a chart, a QR code) with a caption."""
+
+    data: bytes
+    caption: str = ""
+    filename: str = "image.png"
+
+
+Outbound = Say | Picked | Toast | Photo
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened that storage or another service must act on.
+
+    ``kind`` is a stable name ("consent_given", "onboarding_confirmed", "module_passed", …);
+    ``data`` holds plain values.
+    """
+
+    kind: str
+    data: dict = field(default_factory=dict)

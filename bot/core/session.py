@@ -1,0 +1,132 @@
+"""A user's conversation state and the per-turn context the engine works in.
+
+A ``Session`` is plain data: the service loads it from storage, the engine returns a changed
+copy, the service saves it. Nothing here knows about a database or a chat platform.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .messages import Choice, Event, Outbound, Say
+
+
+class Texts(Protocol):
+    """Translations and locale formatting (implemented with Babel in ``bot.i18n``)."""
+
+    def gettext(self, lang: str, msgid: str) -> str:
+        """``msgid`` in ``lang`` (the English msgid itself when there is no translation)."""
+
+    def number(self, lang: str, value: float) -> str:
+        """A number with the locale's grouping (Indian: 1,00,000)."""
+
+    def percent(self, lang: str, value: float) -> str:
+        """A fraction 0–1 as a percentage."""
+
+    def money(self, lang: str, rupees: int) -> str:
+        """A rupee amount the way owners say it: ₹40 lakh, ₹1.5 crore, ₹5,000."""
+
+
+def N_(msgid: str) -> str:
+    """Mark a string for translation without translating it yet (gettext convention)."""
+    return msgid
+
+
+@dataclass
+class ModuleProgress:
+    """Where a user is in one training module."""
+
+    lesson: int = 0  # index of the next lesson message to show
+    attempt: int = 0  # quiz attempts started (the current one, while in_quiz)
+    question: int = 0  # index of the next question in the current attempt
+    score: int = 0  # correct answers so far in the current attempt
+    best: int | None = None  # best score of a finished attempt
+    passed: bool = False
+    in_quiz: bool = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the owner has opened the module at all."""
+        return self.lesson > 0 or self.attempt > 0
+
+
+@dataclass
+class Session:
+    """One user's conversation state.
+
+    ``flow``/``step`` say where the user is ("onboarding"/step id, "lesson"/module id,
+    "quiz"/module id, "menu", "refused", "new"); ``seq`` numbers the question on screen, and every
+    button carries it, so a tap on an older question is recognised. ``draft`` holds what is half
+    done: multi-select picks, a pending confirmation, an answer being changed.
+    """
+
+    lang: str = "hi"
+    flow: str = "new"
+    step: str = ""
+    seq: int = 0
+    profile: dict = field(default_factory=dict)
+    draft: dict = field(default_factory=dict)
+    consent: str = ""  # "", "given" or "refused"
+    onboarded: bool = False
+    progress: dict[str, ModuleProgress] = field(default_factory=dict)
+    seed: int = 0
+    reminders_off: bool = False
+    broadcasts_off: bool = False
+
+    def module_progress(self, module_id: str) -> ModuleProgress:
+        """Progress in ``module_id``, created empty on first use."""
+        return self.progress.setdefault(module_id, ModuleProgress())
+
+
+@dataclass
+class Turn:
+    """What one inbound event produced: the new session, the outputs and the events."""
+
+    session: Session
+    outputs: list[Outbound]
+    events: list[Event]
+
+
+class TurnContext:
+    """Collects outputs and events while the engine handles one inbound event."""
+
+    def __init__(self, session: Session, texts: Texts):
+        self.s = session
+        self.texts = texts
+        self.outputs: list[Outbound] = []
+        self.events: list[Event] = []
+
+    def _(self, msgid: str, **values: object) -> str:
+        """``msgid`` translated into the user's language, with ``values`` filled in."""
+        text = self.texts.gettext(self.s.lang, msgid)
+        return text.format(**values) if values else text
+
+    def esc(self, value: object) -> str:
+        """User-supplied ``value`` made safe to put into a chat-HTML message."""
+        return html.escape(str(value), quote=False)
+
+    def num(self, value: float) -> str:
+        """A number formatted for the user's language."""
+        return self.texts.number(self.s.lang, value)
+
+    def say(self, text: str, choices: tuple[Choice, ...] | list[Choice] = (), columns: int = 1, ask_contact: bool = False) -> None:
+        """Queue a message."""
+        self.outputs.append(Say(text, tuple(choices), columns, ask_contact))
+
+    def emit(self, kind: str, **data: object) -> None:
+        """Record an event for the service to act on."""
+        self.events.append(Event(kind, dict(data)))
+
+    def payload(self, value: str) -> str:
+        """A button payload bound to the question on screen."""
+        return f"{self.s.seq}:{value}"
+
+    def advance(self) -> None:
+        """The user moves to a new question: older buttons stop counting."""
+        self.s.seq += 1
+
+    def result(self) -> Turn:
+        """The finished turn."""
+        return Turn(self.s, self.outputs, self.events)

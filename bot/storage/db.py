@@ -1,0 +1,144 @@
+"""One long-lived aiosqlite connection in WAL mode, with numbered migrations.
+
+aiosqlite runs the connection in its own thread; every coroutine here shares that one
+connection, so a lock keeps one transaction from interleaving with another's statements.
+Migrations are ``migrations/NNNN_name.sql``, applied in order; ``PRAGMA user_version`` records
+the last one applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+_MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(RuntimeError):
+    """The database could not do what was asked (disk full, locked, corrupt)."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(number, name, sql)`` for every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+        match = _MIGRATION_RE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StorageError(f"migrations must be numbered 1..N without gaps, found {numbers}")
+    return found
+
+
+def schema_version() -> int:
+    """The schema version this code expects (the number of the last migration)."""
+    return len(migrations())
+
+
+class Database:
+    """The application's SQLite database (the only module that opens a connection)."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str):
+        self.conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+        path = str(path)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: durable across process crashes
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ):
+            await conn.execute(pragma)
+        db = cls(conn, path)
+        if migrate:
+            await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        """Close the connection (after the current transaction)."""
+        async with self._lock:
+            await self.conn.close()
+
+    async def version(self) -> int:
+        """The schema version of the open database."""
+        async with self.conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0])
+
+    async def migrate(self, target: int | None = None) -> int:
+        """Apply the migrations after the current version (up to ``target``); return the version."""
+        current = await self.version()
+        for number, name, sql in migrations():
+            if number <= current or (target is not None and number > target):
+                continue
+            log.info("applying migration %s", name)
+            async with self._lock:
+                await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+            current = number
+        return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run statements atomically: committed together at the end, or not at all."""
+        async with self._lock:
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(str(exc)) from exc
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            try:
+                await self.conn.commit()
+            except sqlite3.Error as exc:
+                await self.conn.rollback()
+                raise StorageError(str(exc)) from exc
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """All rows of a read-only query."""
+        async with self._lock:
+            async with self.conn.execute(sql, tuple(params)) as cur:
+                return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a read-only query, or ``None``."""
+        async with self._lock:
+            async with self.conn.execute(sql, tuple(params)) as cur:
+                return await cur.fetchone()
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One statement in its own transaction."""
+        async with self.transaction() as conn:
+            await conn.execute(sql, tuple(params))
+
+    async def backup(self, target: str | Path) -> None:
+        """Copy the live database to ``target`` with SQLite's online backup API."""
+        async with self._lock:
+            dest = await aiosqlite.connect(str(target))
+            try:
+                await self.conn.backup(dest)
+            finally:
+                await dest.close()

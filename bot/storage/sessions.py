@@ -1,0 +1,176 @@
+"""Users' conversation state and what their turns produced, in SQLite.
+
+``load`` gives the engine a ``Session``; ``save_turn`` writes the session the engine returned,
+together with everything the turn's events imply (consent time, quiz answers, progress, the
+event log, the handled update id), in one transaction, before the bot replies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from ..core.messages import Event
+from ..core.session import ModuleProgress, Session
+from .db import Database
+
+_PROGRESS_FIELDS = ("lesson", "attempt", "question", "score", "best", "passed", "in_quiz")
+# Events that only matter inside the turn and are not kept in the event log.
+_UNLOGGED = {"answer", "lesson_read", "quiz_answer"}
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """Who a user is on which channel."""
+
+    channel: str
+    user_ref: str
+
+
+@dataclass
+class Loaded:
+    """A user's row id and session; ``new`` when the user was created by this load."""
+
+    user_id: int
+    session: Session
+    new: bool
+
+
+def _dump_state(s: Session) -> str:
+    return json.dumps({"flow": s.flow, "step": s.step, "seq": s.seq, "draft": s.draft, "seed": s.seed}, ensure_ascii=False)
+
+
+class SqliteSessionStore:
+    """Sessions keyed by (channel, user_ref), stored in ``users`` and ``progress``."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def load(self, key: UserKey, *, new_session: Session, now: int) -> Loaded:
+        """The user's session; a new row from ``new_session`` if the user is unknown."""
+        row = await self.db.fetchone(
+            "SELECT id, lang, state, profile, consent, onboarded_at, reminders_off, broadcasts_off "
+            "FROM users WHERE channel = ? AND user_ref = ?",
+            (key.channel, key.user_ref),
+        )
+        if row is None:
+            async with self.db.transaction() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO users (channel, user_ref, lang, state, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (channel, user_ref) DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id",
+                    (key.channel, key.user_ref, new_session.lang, _dump_state(new_session), now, now),
+                )
+                user_id = (await cur.fetchone())[0]
+                await conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'first_message', ?)", (user_id, now))
+            return Loaded(user_id, new_session, True)
+        state = json.loads(row["state"])
+        session = Session(
+            lang=row["lang"],
+            flow=state.get("flow", "new"),
+            step=state.get("step", ""),
+            seq=state.get("seq", 0),
+            draft=state.get("draft", {}),
+            seed=state.get("seed", 0),
+            profile=json.loads(row["profile"]),
+            consent=row["consent"],
+            onboarded=row["onboarded_at"] is not None,
+            reminders_off=bool(row["reminders_off"]),
+            broadcasts_off=bool(row["broadcasts_off"]),
+        )
+        for p in await self.db.fetchall(
+            f"SELECT module_id, {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE user_id = ?", (row["id"],)
+        ):
+            session.progress[p["module_id"]] = ModuleProgress(
+                lesson=p["lesson"], attempt=p["attempt"], question=p["question"], score=p["score"],
+                best=p["best"], passed=bool(p["passed"]), in_quiz=bool(p["in_quiz"]),
+            )
+        return Loaded(row["id"], session, False)
+
+    async def seen(self, channel: str, update_id: str) -> bool:
+        """Whether this platform update was already handled."""
+        row = await self.db.fetchone("SELECT 1 FROM seen_updates WHERE channel = ? AND update_id = ?", (channel, update_id))
+        return row is not None
+
+    async def save_turn(
+        self,
+        user_id: int,
+        before: Session,
+        after: Session,
+        events: list[Event],
+        *,
+        now: int,
+        channel: str,
+        update_id: str | None = None,
+    ) -> None:
+        """Persist a turn atomically: the new session, progress, answers, events, the update id."""
+        async with self.db.transaction() as conn:
+            if update_id is not None:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now)
+                )
+            kinds = {e.kind for e in events}
+            if "delete_my_data" in kinds:
+                await self._erase(conn, user_id, now)
+            elif "restarted" in kinds:
+                await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+            await conn.execute(
+                "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
+                "last_seen_at = ?, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?",
+                (
+                    after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
+                    int(after.reminders_off), int(after.broadcasts_off), now, int(after.onboarded), now, user_id,
+                ),
+            )
+            for event in events:
+                await self._apply(conn, user_id, event, now)
+            for module_id, progress in after.progress.items():
+                if before.progress.get(module_id) == progress and "restarted" not in kinds:
+                    continue
+                values = asdict(progress)
+                await conn.execute(
+                    f"INSERT INTO progress (user_id, module_id, {', '.join(_PROGRESS_FIELDS)}, started_at, passed_at, updated_at) "
+                    f"VALUES (?, ?, {', '.join('?' * len(_PROGRESS_FIELDS))}, ?, ?, ?) "
+                    "ON CONFLICT (user_id, module_id) DO UPDATE SET "
+                    + ", ".join(f"{f} = excluded.{f}" for f in _PROGRESS_FIELDS)
+                    + ", passed_at = COALESCE(progress.passed_at, excluded.passed_at), updated_at = excluded.updated_at",
+                    (user_id, module_id, *[int(v) if isinstance(v, bool) else v for v in (values[f] for f in _PROGRESS_FIELDS)],
+                     now, now if progress.passed else None, now),
+                )
+
+    async def _apply(self, conn, user_id: int, event: Event, now: int) -> None:
+        kind, data = event.kind, event.data
+        if kind == "consent_given":
+            await conn.execute(
+                "UPDATE users SET consent_at = ?, consent_version = ?, consent_lang = ? WHERE id = ?",
+                (now, data.get("version"), data.get("lang"), user_id),
+            )
+        elif kind == "consent_refused":
+            await conn.execute(
+                "UPDATE users SET consent_at = ?, consent_version = ?, consent_lang = ?, profile = '{}' WHERE id = ?",
+                (now, data.get("version"), data.get("lang"), user_id),
+            )
+        elif kind == "referral":
+            await conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
+        elif kind == "quiz_answer":
+            await conn.execute(
+                "INSERT OR IGNORE INTO quiz_answers (user_id, module_id, attempt, question_id, option_id, correct, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user_id, data["module"], data["attempt"], data["question"], data["option"], int(data["correct"]), now),
+            )
+        if kind not in _UNLOGGED and kind != "delete_my_data":
+            await conn.execute(
+                "INSERT INTO events (user_id, kind, data, at) VALUES (?, ?, ?, ?)",
+                (user_id, kind, json.dumps(data, ensure_ascii=False), now),
+            )
+
+    async def _erase(self, conn, user_id: int, now: int) -> None:
+        """Everything the owner told us goes; the row stays so the chat keeps working."""
+        await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+        await conn.execute(
+            "UPDATE users SET profile = '{}', consent = '', consent_at = NULL, consent_version = NULL, consent_lang = NULL, "
+            "onboarded_at = NULL, referral_code = NULL WHERE id = ?",
+            (user_id,),
+        )
+        await conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
