@@ -11,7 +11,10 @@ from .core.engine import Engine
 from .i18n import Catalogs
 from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
+from .services.delivery import DeliveryWorker, Sender
+from .services.reminders import ReminderService
 from .storage.db import Database
+from .storage.outbox import SqliteOutbox
 from .storage.sessions import SqliteSessionStore
 
 
@@ -25,6 +28,13 @@ class App:
     engine: Engine
     conversations: ConversationService
     clock: Clock
+    outbox: SqliteOutbox
+    reminders: ReminderService
+
+    def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
+        """A delivery worker for this app's outbox with the given channel senders."""
+        options.setdefault("rate", self.settings.broadcast_rate)
+        return DeliveryWorker(self.outbox, senders, clock=self.clock, **options)
 
     async def close(self) -> None:
         """Release the database."""
@@ -45,4 +55,6 @@ async def build_app(
     clock = clock or SystemClock()
     engine = Engine(content, texts)
     conversations = ConversationService(engine, SqliteSessionStore(db), clock)
-    return App(settings, db, texts, engine, conversations, clock)
+    outbox = SqliteOutbox(db)
+    reminders = ReminderService(db, outbox, content, texts, clock)
+    return App(settings, db, texts, engine, conversations, clock, outbox, reminders)

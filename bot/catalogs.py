@@ -46,6 +46,8 @@ def code_strings(package_dir: Path) -> Iterator[tuple[str, str]]:
     for py in sorted(package_dir.rglob("*.py")):
         with py.open("rb") as handle:
             for lineno, _func, message, _comments in extract_python(handle, ["_", "N_"], [], {}):
+                if isinstance(message, tuple):  # _("text {n}", n=...) arrives as ("text {n}", None)
+                    message = message[0]
                 if isinstance(message, str) and message:
                     yield f"{py.relative_to(package_dir.parent)}:{lineno}", message
 

@@ -19,7 +19,7 @@ OPTION_MAX = 80
 EXPLANATION_MAX = 300
 BUTTON_MAX = 20  # WhatsApp's reply-button limit; Telegram buttons look best this short too
 STEP_KINDS = ("choice", "consent", "text", "multi", "phone", "summary")
-TRANSLATABLE_KEYS = ("text", "label", "title", "short", "summary", "explanation", "hint")
+TRANSLATABLE_KEYS = ("text", "label", "title", "short", "summary", "explanation", "hint", "summary_label")
 """Keys whose string values are user-visible and go through the gettext catalogs."""
 
 

@@ -366,7 +366,7 @@ class Engine:
             self._ask_step(t, step)
             return
         option = step.option(option_id)
-        label = self.option_label(t, option) if option else t._("Yes" if option_id == "yes" else "No")
+        label = self.option_label(t, option) if option else (t._("Yes") if option_id == "yes" else t._("No"))
         if tapped:
             t.outputs.append(Picked(label))
         if step.kind == "consent":
@@ -526,7 +526,7 @@ class Engine:
 
     def _next(self, t: TurnContext, step: Step) -> None:
         """Move on after a valid answer (back to the summary when an answer was being changed)."""
-        t.emit("answer", step=step.id)
+        t.emit("answer", step=step.id, step_kind=step.kind)
         if t.s.draft.pop("editing", False):
             self._goto(t, "summary" if "summary" in self.flow.steps else step.id)
             return

@@ -29,6 +29,7 @@ class Reply:
     outputs: list[Outbound]
     lang: str
     user_id: int
+    events: list[Event]
 
 
 class ConversationService:
@@ -68,4 +69,4 @@ class ConversationService:
         if turn.events:
             for hook in self.hooks:
                 await hook(loaded.user_id, key, turn.events)
-        return Reply(turn.outputs, turn.session.lang, loaded.user_id)
+        return Reply(turn.outputs, turn.session.lang, loaded.user_id, turn.events)

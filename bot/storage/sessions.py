@@ -115,7 +115,7 @@ class SqliteSessionStore:
                 await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
             await conn.execute(
                 "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
-                "last_seen_at = ?, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?",
+                "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?",
                 (
                     after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
                     int(after.reminders_off), int(after.broadcasts_off), now, int(after.onboarded), now, user_id,

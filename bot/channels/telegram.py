@@ -1,0 +1,278 @@
+"""The Telegram channel: python-telegram-bot as the transport, nothing more.
+
+Each update becomes an ``Inbound``; the conversation service decides; the replies are rendered
+here, within Telegram's limits (4096-character messages, 64-byte callback data, HTML parse
+mode). Conversation state lives in our database, not in PTB (no ConversationHandler, no PTB
+persistence), so updates run concurrently across users and in order per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from ..app import App
+from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
+from ..core.session import N_
+from ..services.conversation import Reply
+from ..services.delivery import Blocked, Refused, RetryLater
+from ..storage.db import StorageError
+from ..storage.sessions import UserKey
+from .render import plain, safe_html, split_text
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CALLBACK_DATA_LIMIT = 64
+CHANNEL = "telegram"
+SHARE_NUMBER = N_("📱 Share my number")
+TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
+_MEDIA = ("sticker", "voice", "audio", "photo", "video", "video_note", "animation", "document", "location", "venue", "poll", "dice")
+
+# The command menu, in both languages (setMyCommands with language_code "hi" and the default).
+COMMANDS = (
+    ("start", N_("Begin or continue")),
+    ("learn", N_("Training modules")),
+    ("progress", N_("Your progress")),
+    ("profile", N_("Your details")),
+    ("language", N_("हिन्दी / English")),
+    ("help", N_("What I can do")),
+    ("stop_reminders", N_("No more reminders")),
+    ("restart", N_("Start again")),
+    ("delete_my_data", N_("Erase your data")),
+    ("cancel", N_("Cancel what you are doing")),
+)
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """The platform-neutral form of ``update``; ``None`` for updates we do not handle."""
+    if update.callback_query is not None:
+        return Inbound.tap(update.callback_query.data or "")
+    message = update.message
+    if message is None:
+        return None
+    if message.text is not None:
+        return Inbound.say(message.text)
+    if message.contact is not None:
+        return Inbound.contact(message.contact.phone_number or "")
+    for kind in _MEDIA:
+        if getattr(message, kind, None):
+            return Inbound.media(kind)
+    return Inbound.media("other")
+
+
+def keyboard(choices: Sequence[Choice], columns: int) -> InlineKeyboardMarkup | None:
+    """Inline buttons laid out in rows of ``columns``; payloads over 64 bytes are dropped (logged)."""
+    buttons = []
+    for choice in choices:
+        if not 0 < len(choice.id.encode()) <= CALLBACK_DATA_LIMIT:
+            log.error("button payload too long for Telegram, dropped: %r", choice.id)
+            continue
+        buttons.append(InlineKeyboardButton(plain(choice.label)[:64], callback_data=choice.id))
+    if not buttons:
+        return None
+    columns = max(1, columns)
+    return InlineKeyboardMarkup([buttons[i : i + columns] for i in range(0, len(buttons), columns)])
+
+
+class TelegramChannel:
+    """Handles every update and renders the replies."""
+
+    def __init__(self, app: App):
+        self.app = app
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The one handler: parse, hand to the service, render."""
+        chat, user = update.effective_chat, update.effective_user
+        query = update.callback_query
+        if chat is None or user is None or chat.type != ChatType.PRIVATE:
+            if query is not None:
+                await self._answer(query)
+            return
+        inbound = to_inbound(update)
+        if inbound is None:
+            return
+        key = UserKey(CHANNEL, str(chat.id))
+        try:
+            reply = await self.app.conversations.handle(
+                key, inbound, update_id=str(update.update_id), lang_hint=user.language_code
+            )
+        except StorageError:
+            log.exception("storage failed for an update; the user was asked to try again")
+            lang = "en" if (user.language_code or "").startswith("en") else "hi"
+            if query is not None:
+                await self._answer(query)
+            await context.bot.send_message(chat.id, self.app.texts.gettext(lang, TRY_AGAIN))
+            return
+        if reply is None:  # a repeated update
+            if query is not None:
+                await self._answer(query)
+            return
+        await self.render(context.bot, chat.id, reply, query.message if query else None, query)
+
+    async def _answer(self, query, text: str | None = None) -> None:
+        try:
+            await query.answer(text=text[:200] if text else None)
+        except BadRequest as exc:  # too old: the user tapped long ago; nothing to do
+            log.info("callback answer refused: %s", exc)
+
+    async def render(self, bot, chat_id: int, reply: Reply, tapped: Message | None, query=None) -> None:
+        """Send ``reply``'s outputs: messages, edits of the tapped question, pop-up notices."""
+        toast = next((o.text for o in reply.outputs if isinstance(o, Toast)), None)
+        if query is not None:
+            await self._answer(query, plain(toast) if toast else None)
+        close_contact = any(e.kind == "answer" and e.data.get("step_kind") == "phone" for e in reply.events)
+        try:
+            for output in reply.outputs:
+                if isinstance(output, Picked) and tapped is not None:
+                    await self._mark_answered(tapped, output.label)
+                elif isinstance(output, Say):
+                    if output.replace and tapped is not None:
+                        await self._redraw(tapped, output)
+                        continue
+                    markup = keyboard(output.choices, output.columns)
+                    if output.ask_contact:
+                        label = self.app.texts.gettext(reply.lang, SHARE_NUMBER)
+                        markup = ReplyKeyboardMarkup(
+                            [[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
+                        )
+                    elif close_contact and markup is None:
+                        markup, close_contact = ReplyKeyboardRemove(), False
+                    await self._send(bot, chat_id, output.text, markup)
+                elif isinstance(output, Photo):
+                    await bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024], parse_mode=ParseMode.HTML)
+        except Forbidden:
+            log.info("chat %s has blocked the bot", chat_id)
+
+    async def _send(self, bot, chat_id: int, text: str, markup) -> None:
+        pieces = split_text(safe_html(text), TEXT_LIMIT)
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML, reply_markup=markup if last else None)
+
+    async def _mark_answered(self, message: Message, label: str) -> None:
+        """Show the chosen answer under the question and take its buttons away."""
+        text = f"{message.text_html}\n\n✅ <b>{safe_html(label)}</b>" if message.text else None
+        try:
+            if text and len(text) <= TEXT_LIMIT:
+                await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+            else:
+                await message.edit_reply_markup(reply_markup=None)
+        except BadRequest as exc:
+            log.info("could not mark answer: %s", exc)
+
+    async def _redraw(self, message: Message, say: Say) -> None:
+        try:
+            await message.edit_reply_markup(reply_markup=keyboard(say.choices, say.columns))
+        except BadRequest as exc:
+            log.info("could not redraw: %s", exc)
+
+    async def set_commands(self, bot) -> None:
+        """The command menu in English (default) and Hindi."""
+        texts = self.app.texts
+        for lang, code in (("en", None), ("hi", "hi")):
+            commands = [BotCommand(name, texts.gettext(lang, description)) for name, description in COMMANDS]
+            await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
+
+
+class TelegramSender:
+    """Sends outbox messages with the PTB bot, mapping Telegram's errors to the worker's outcomes."""
+
+    def __init__(self, bot):
+        self.bot = bot
+
+    async def send(self, chat_ref: str, say: Say) -> str | None:
+        try:
+            message = await self.bot.send_message(
+                int(chat_ref), split_text(safe_html(say.text), TEXT_LIMIT)[0], parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(say.choices, say.columns),
+            )
+        except RetryAfter as exc:
+            retry = exc.retry_after
+            raise RetryLater("flood control", retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry), flood=True) from exc
+        except Forbidden as exc:
+            raise Blocked(str(exc)) from exc
+        except BadRequest as exc:  # a subclass of NetworkError: check it first
+            raise Refused(str(exc)) from exc
+        except (TimedOut, NetworkError) as exc:
+            raise RetryLater(str(exc)) from exc
+        return str(message.message_id)
+
+
+REMINDER_INTERVAL = 15 * 60
+
+
+def build_application(app: App, *, base_url: str | None = None, background: bool = True) -> Application:
+    """The PTB Application for ``app``, talking to ``base_url`` (a self-hosted Bot API) if given."""
+    settings = app.settings
+    channel = TelegramChannel(app)
+
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task] = []
+
+    async def post_init(application: Application) -> None:
+        try:
+            await channel.set_commands(application.bot)
+        except TelegramError as exc:
+            log.warning("could not set the command menu: %s", exc)
+        if background:
+            worker = app.delivery({CHANNEL: TelegramSender(application.bot)})
+            application.bot_data["delivery"] = worker
+            tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
+            if application.job_queue is not None:
+                application.job_queue.run_repeating(_remind, interval=REMINDER_INTERVAL, first=60)
+
+    async def _remind(context: ContextTypes.DEFAULT_TYPE) -> None:
+        if await app.reminders.run_once():
+            context.bot_data["delivery"].wake()
+
+    async def post_stop(application: Application) -> None:
+        stop.set()
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+
+    builder = ApplicationBuilder().token(settings.telegram_token).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
+    base_url = base_url or settings.telegram_api_base_url
+    if base_url:
+        builder = builder.base_url(base_url).base_file_url(base_url.replace("/bot", "/file/bot", 1))
+    application = builder.build()
+    application.add_handler(TypeHandler(Update, channel.on_update))
+    application.bot_data["channel"] = channel
+    return application
+
+
+def run_polling(settings) -> None:
+    """Run the bot with long polling until interrupted."""
+    from ..app import build_app
+
+    # Build on the loop PTB will run on: the database connection and its lock belong to it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = loop.run_until_complete(build_app(settings))
+    application = build_application(app)
+
+    async def post_shutdown(_: Application) -> None:
+        await app.close()
+
+    application.post_shutdown = post_shutdown
+    log.info("Export Saathi is running on Telegram (long polling)")
+    application.run_polling(allowed_updates=["message", "callback_query"])

@@ -1,0 +1,77 @@
+"""Nudges for owners who started a module and went quiet, through the outbox.
+
+Run periodically (PTB's JobQueue on Telegram). The rules are ``core.reminders``; this module
+finds the candidates with one indexed query and enqueues one reminder each, with a dedup key
+that makes a second run (or a restart) unable to enqueue the same nudge again.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from ..core.content import Content
+from ..core.messages import Choice, Say
+from ..core.reminders import SILENCE, ReminderFacts, quiet_hours, should_nudge
+from ..core.session import N_, Texts
+from ..storage.db import Database
+from ..storage.outbox import Outgoing, SqliteOutbox
+from .clock import Clock
+
+REMINDER = N_("👋 {name}, you were learning “{module}”. A few minutes are enough to finish it. Shall we continue?")
+REMINDER_FOOTER = N_("(Send /stop_reminders if you don't want reminders.)")
+CONTINUE = N_("Continue")
+
+
+class ReminderService:
+    """Finds owners due a nudge and enqueues it."""
+
+    def __init__(self, db: Database, outbox: SqliteOutbox, content: Content, texts: Texts, clock: Clock):
+        self.db, self.outbox, self.content, self.texts, self.clock = db, outbox, content, texts, clock
+
+    async def run_once(self) -> int:
+        """Enqueue every reminder due now; returns how many were enqueued."""
+        now = int(self.clock.now())
+        if quiet_hours(now):
+            return 0
+        rows = await self.db.fetchall(
+            """
+            SELECT u.id, u.channel, u.user_ref, u.lang, u.profile, u.last_seen_at,
+                   (SELECT p.module_id FROM progress p WHERE p.user_id = u.id AND p.passed = 0
+                     ORDER BY p.updated_at DESC LIMIT 1) AS module_id,
+                   (SELECT COUNT(*) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder'
+                     AND o.created_at >= u.last_seen_at) AS nudges,
+                   (SELECT MAX(o.created_at) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder') AS last_nudge
+            FROM users u
+            WHERE u.last_seen_at <= ? AND u.reminders_off = 0 AND u.blocked_at IS NULL AND u.onboarded_at IS NOT NULL
+              AND EXISTS (SELECT 1 FROM progress p WHERE p.user_id = u.id AND p.passed = 0)
+            """,
+            (now - SILENCE,),
+        )
+        items = []
+        for row in rows:
+            facts = ReminderFacts(
+                last_active=row["last_seen_at"],
+                nudges_since_active=row["nudges"],
+                last_nudge=row["last_nudge"],
+                opted_out=False,
+                blocked=False,
+                module_in_progress=row["module_id"],
+            )
+            module = self.content.module(row["module_id"] or "")
+            if module is None or not should_nudge(facts, now):
+                continue
+            lang = row["lang"]
+            name = json.loads(row["profile"]).get("owner_name", "")
+            text = self.texts.gettext(lang, REMINDER).format(name=html.escape(name, quote=False), module=self.texts.gettext(lang, module.title))
+            text += "\n" + self.texts.gettext(lang, REMINDER_FOOTER)
+            say = Say(text, (Choice(f"go:{module.id}", self.texts.gettext(lang, CONTINUE)),))
+            number = row["nudges"] + 1
+            items.append(
+                Outgoing(row["channel"], row["user_ref"], "reminder", say, user_id=row["id"],
+                         dedup_key=f"reminder:{row['id']}:{row['last_seen_at']}:{number}")
+            )
+        if not items:
+            return 0
+        return await self.outbox.enqueue(items, now)
+
