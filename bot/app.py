@@ -12,6 +12,7 @@ from .i18n import Catalogs
 from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
 from .services.delivery import DeliveryWorker, Sender
+from .services.dispatch import Dispatcher
 from .services.reminders import ReminderService
 from .storage.db import Database
 from .storage.outbox import SqliteOutbox
@@ -30,6 +31,7 @@ class App:
     clock: Clock
     outbox: SqliteOutbox
     reminders: ReminderService
+    dispatcher: Dispatcher
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -57,4 +59,5 @@ async def build_app(
     conversations = ConversationService(engine, SqliteSessionStore(db), clock)
     outbox = SqliteOutbox(db)
     reminders = ReminderService(db, outbox, content, texts, clock)
-    return App(settings, db, texts, engine, conversations, clock, outbox, reminders)
+    dispatcher = Dispatcher(conversations)
+    return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher)

@@ -75,7 +75,11 @@ def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
             if step.summary_label:
                 yield from over(tr(step.summary_label), BUTTON_MAX, f"{where}, field 'summary_label'")
             for option in step.options:
-                label = tr(option.label).format(**{k: texts.money(lang, v) for k, v in option.amounts})
+                try:
+                    label = tr(option.label).format(**{k: texts.money(lang, v) for k, v in option.amounts})
+                except (KeyError, IndexError, ValueError) as exc:
+                    yield f"{where}, option '{option.id}', field 'label' [{lang}]: placeholder {exc} has no amount"
+                    continue
                 yield from over(label, BUTTON_MAX, f"{where}, option '{option.id}', field 'label'")
         for module in content.modules:
             where = f"conversations/modules/{module.id}.yaml: module '{module.id}'"

@@ -24,7 +24,7 @@ async def _chat(settings: Settings, user: str) -> None:
 
     app = await build_app(settings)
     try:
-        await ConsoleChannel(app.conversations, sys.stdin, sys.stdout, user_ref=user).run()
+        await ConsoleChannel(app.dispatcher, sys.stdin, sys.stdout, user_ref=user).run()
     finally:
         await app.close()
 

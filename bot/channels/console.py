@@ -11,7 +11,7 @@ from typing import TextIO
 
 from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
 from ..core.normalize import parse_number
-from ..services.conversation import ConversationService
+from ..services.dispatch import Dispatcher, Who
 from ..storage.sessions import UserKey
 from .render import plain
 
@@ -19,8 +19,8 @@ from .render import plain
 class ConsoleChannel:
     """One local user chatting through text streams."""
 
-    def __init__(self, service: ConversationService, stdin: TextIO, stdout: TextIO, user_ref: str = "local"):
-        self.service = service
+    def __init__(self, dispatcher: Dispatcher, stdin: TextIO, stdout: TextIO, user_ref: str = "local"):
+        self.dispatcher = dispatcher
         self.stdin = stdin
         self.stdout = stdout
         self.key = UserKey("console", user_ref)
@@ -55,7 +55,7 @@ class ConsoleChannel:
 
     async def send(self, inbound: Inbound) -> None:
         """Hand ``inbound`` to the service and print the replies."""
-        reply = await self.service.handle(self.key, inbound)
+        reply = await self.dispatcher.handle(Who(self.key), inbound)
         if reply is None:
             return
         for output in reply.outputs:

@@ -32,6 +32,7 @@ from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
 from ..core.session import N_
 from ..services.conversation import Reply
 from ..services.delivery import Blocked, Refused, RetryLater
+from ..services.dispatch import Who
 from ..storage.db import StorageError
 from ..storage.sessions import UserKey
 from .render import plain, safe_html, split_text
@@ -110,9 +111,8 @@ class TelegramChannel:
             return
         key = UserKey(CHANNEL, str(chat.id))
         try:
-            reply = await self.app.conversations.handle(
-                key, inbound, update_id=str(update.update_id), lang_hint=user.language_code
-            )
+            who = Who(key, platform_user_id=user.id, lang_hint=user.language_code, update_id=str(update.update_id))
+            reply = await self.app.dispatcher.handle(who, inbound)
         except StorageError:
             log.exception("storage failed for an update; the user was asked to try again")
             lang = "en" if (user.language_code or "").startswith("en") else "hi"

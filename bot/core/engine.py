@@ -102,12 +102,18 @@ class Engine:
             t.advance()
             self._ask_language(t)
         elif name == "cancel":
-            if s.draft.pop("detour", None) or s.draft.pop("editing", None):
+            detour = s.draft.pop("detour", None)
+            editing = s.draft.pop("editing", None) or s.draft.pop("picking_field", None)
+            if detour or editing:
                 t.say(t._("Okay, cancelled."))
-                t.advance()
             else:
                 t.say(t._("There is nothing to cancel."))
-            self.ask_current(t, again=True)
+            if editing and s.flow == "onboarding" and "summary" in self.flow.steps:
+                self._goto(t, "summary")  # changing an answer was cancelled: back to the summary
+            else:
+                if detour:
+                    t.advance()
+                self.ask_current(t, again=True)
         elif name in ("restart", "delete_my_data"):
             s.draft["detour"] = name
             t.advance()
@@ -186,8 +192,7 @@ class Engine:
                 Choice(t.payload("t." + o.id), ("✅ " if o.id in picked else "") + self.option_label(t, o)) for o in step.options
             ]
             choices.append(Choice(t.payload("done"), t._("Done")))
-            numbered = "\n".join(f"{i}. {self.option_label(t, o)}" for i, o in enumerate(step.options, 1))
-            t.say(f"{t._(step.text)}\n\n{numbered}", choices, step.columns)
+            t.say(t._(step.text) + "\n" + t._("(You can also type numbers, like 1, 3)"), choices, step.columns)
         elif step.kind == "phone":
             t.say(t._(step.text), ask_contact=True)
         elif step.kind == "summary":
@@ -232,6 +237,8 @@ class Engine:
             return self.option_label(t, option) if option else t.esc(value)
         if step.kind == "multi":
             return ", ".join(self.option_label(t, o) for o in step.options if o.id in value)
+        if step.kind == "phone" and isinstance(value, str) and len(value) == 13:
+            return f"{value[:3]} {value[3:8]} {value[8:]}"  # +91 98765 43210
         return t.esc(value)
 
     # ----------------------------------------------------------------- answers

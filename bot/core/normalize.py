@@ -14,11 +14,6 @@ from collections.abc import Iterable, Sequence
 MAX_TEXT = 300
 """Longest free-text answer kept (names, district); longer input is refused politely."""
 
-_DIGITS = str.maketrans(
-    "०१२३४५६७८९" "٠١٢٣٤٥٦٧٨٩" "۰۱۲۳۴۵۶۷۸۹" "০১২৩৪৫৬৭৮৯" "੦੧੨੩੪੫੬੭੮੯" "૦૧૨૩૪૫૬૭૮૯" "௦௧௨௩௪௫௬௭௮௯",
-    "0123456789" * 7,
-)
-
 _YES = {
     "yes", "y", "yeah", "yep", "ok", "okay", "haan", "haa", "han", "ha", "hn", "hanji",
     "haanji", "ji", "jee", "ji haan", "ji haa", "ji han", "haan ji", "han ji", "sure",
@@ -32,8 +27,10 @@ _NO = {
 
 
 def latin_digits(text: str) -> str:
-    """Replace Devanagari (and other Indian-script) digits with 0–9."""
-    return text.translate(_DIGITS)
+    """Replace every Unicode decimal digit (Devanagari २, Tamil ௨, Bengali ২ …) with 0–9."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None else ch for ch in text)
 
 
 def clean_text(text: str) -> str:
@@ -99,9 +96,9 @@ def parse_number_list(text: str) -> list[int] | None:
     """
     cleaned = latin_digits(clean_text(text)).lower()
     cleaned = re.sub(r"\b(and|aur|or|tatha|और|व)\b", " ", cleaned)
-    if not cleaned.strip() or re.search(r"[^\d,;/&.+\s]", cleaned):
+    if not cleaned.strip() or re.search(r"[^0-9,;/&.+\s]", cleaned):
         return None
-    numbers = [int(n) for n in re.findall(r"\d{1,3}", cleaned)]
+    numbers = [int(n) for n in re.findall(r"[0-9]{1,3}", cleaned)]
     if not numbers:
         return None
     return list(dict.fromkeys(numbers))
@@ -138,9 +135,9 @@ def parse_indian_mobile(text: str) -> str | None:
     ten digits starting with 6–9.
     """
     cleaned = latin_digits(clean_text(text))
-    if re.search(r"[^\d\s+\-().]", cleaned):
+    if re.search(r"[^0-9\s+\-().]", cleaned):
         return None
-    digits = re.sub(r"\D", "", cleaned)
+    digits = re.sub(r"[^0-9]", "", cleaned)
     if len(digits) == 12 and digits.startswith("91"):
         digits = digits[2:]
     elif len(digits) == 11 and digits.startswith("0"):

@@ -139,6 +139,9 @@ def go(engine: Engine, t: TurnContext, module_id: str) -> None:
         t.say(t._("This module opens after you pass: {modules}.", modules=", ".join(t._(m.title) for m in blockers)))
         _show_menu(engine, t)
         return
+    t.s.draft.pop("detour", None)  # navigating away drops a pending /restart or /delete_my_data question
+    if module.id not in t.s.progress:
+        t.emit("module_started", module=module.id)
     p = t.s.module_progress(module.id)
     t.s.flow, t.s.step = ("quiz" if p.in_quiz else "lesson"), module.id
     t.advance()
@@ -222,8 +225,6 @@ def _next_button(t: TurnContext, module: Module) -> Choice:
 def _show_lesson(t: TurnContext, module: Module) -> None:
     p = t.s.module_progress(module.id)
     lesson = module.lessons[p.lesson]
-    if p.lesson == 0 and p.attempt == 0:
-        t.emit("module_started", module=module.id)
     header = f"<b>{t._(module.title)}</b> · {t.num(p.lesson + 1)}/{t.num(len(module.lessons))}"
     t.say(f"{header}\n\n{t._(lesson.text)}", [_next_button(t, module)])
 

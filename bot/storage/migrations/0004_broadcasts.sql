@@ -1,0 +1,2 @@
+-- Reserved for broadcasts (filled in by the broadcasts change).
+SELECT 1;
