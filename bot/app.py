@@ -13,6 +13,7 @@ from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
 from .services.delivery import DeliveryWorker, Sender
 from .services.dispatch import Dispatcher
+from .services.privacy import PrivacyRole
 from .services.reminders import ReminderService
 from .storage.db import Database
 from .storage.outbox import SqliteOutbox
@@ -59,5 +60,5 @@ async def build_app(
     conversations = ConversationService(engine, SqliteSessionStore(db), clock)
     outbox = SqliteOutbox(db)
     reminders = ReminderService(db, outbox, content, texts, clock)
-    dispatcher = Dispatcher(conversations)
+    dispatcher = Dispatcher(conversations, [PrivacyRole(db, engine, texts)])
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher)

@@ -38,7 +38,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from .channels.telegram import run_polling
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import setup_logging
+
+    setup_logging(settings.log_level, [settings.telegram_token])
     run_polling(settings)
     return 0
 

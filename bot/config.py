@@ -40,7 +40,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 class Settings:
     """Everything the bot can be configured with."""
 
-    telegram_token: str = ""
+    telegram_token: str = field(default="", repr=False)
     telegram_api_base_url: str = ""
     database_path: Path = Path("data/saathi.sqlite3")
     admin_ids: frozenset[int] = field(default_factory=frozenset)
@@ -48,6 +48,10 @@ class Settings:
     broadcast_rate: float = 25.0
     lead_sla_hours: float = 48.0
     bot_username: str = "ExportSaathiBot"
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -72,7 +76,21 @@ class Settings:
         level = (get("LOG_LEVEL") or "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
+        webhook_url = get("WEBHOOK_URL")
+        webhook_secret = get("WEBHOOK_SECRET")
+        if webhook_url:
+            if not webhook_url.startswith("https://"):
+                raise ConfigError("WEBHOOK_URL: Telegram only calls https:// webhook URLs")
+            if not webhook_secret or not all(c.isalnum() or c in "_-" for c in webhook_secret) or len(webhook_secret) > 256:
+                raise ConfigError("WEBHOOK_SECRET: required with WEBHOOK_URL; 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        port = get("WEBHOOK_PORT") or "8443"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("WEBHOOK_PORT: must be a port number")
         return cls(
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
+            webhook_port=int(port),
             telegram_token=token,
             telegram_api_base_url=base_url,
             database_path=Path(get("DATABASE_PATH") or cls.database_path),

@@ -44,7 +44,8 @@ async def running_bot(
     try:
         yield RunningBot(app, application)
     finally:
-        await application.updater.stop()
+        if application.updater.running:
+            await application.updater.stop()
         await application.stop()
         if application.post_stop:
             await application.post_stop(application)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 
 from telegram import (
@@ -35,6 +36,7 @@ from ..services.delivery import Blocked, Refused, RetryLater
 from ..services.dispatch import Who
 from ..storage.db import StorageError
 from ..storage.sessions import UserKey
+from .aiohttp_request import AiohttpRequest
 from .render import plain, safe_html, split_text
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ COMMANDS = (
     ("language", N_("हिन्दी / English")),
     ("help", N_("What I can do")),
     ("stop_reminders", N_("No more reminders")),
+    ("my_data", N_("What I have stored about you")),
     ("restart", N_("Start again")),
     ("delete_my_data", N_("Erase your data")),
     ("cancel", N_("Cancel what you are doing")),
@@ -152,8 +155,13 @@ class TelegramChannel:
                         markup = ReplyKeyboardMarkup(
                             [[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
                         )
-                    elif close_contact and markup is None:
-                        markup, close_contact = ReplyKeyboardRemove(), False
+                    elif close_contact:
+                        close_contact = False
+                        if markup is None:
+                            markup = ReplyKeyboardRemove()
+                        else:  # a message carries one keyboard: take the share-number button away first
+                            done = "✅ " + self.app.texts.gettext(reply.lang, "Done")
+                            await bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
                     await self._send(bot, chat_id, output.text, markup)
                 elif isinstance(output, Photo):
                     await bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024], parse_mode=ParseMode.HTML)
@@ -251,6 +259,9 @@ def build_application(app: App, *, base_url: str | None = None, background: bool
                 task.cancel()
 
     builder = ApplicationBuilder().token(settings.telegram_token).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
+    if os.environ.get("TELEGRAM_HTTP", "aiohttp").lower() != "httpx":  # httpx: PTB's default, as a fallback
+        transport = AiohttpRequest()  # one session and pool for getUpdates and every other call
+        builder = builder.request(transport).get_updates_request(transport)
     base_url = base_url or settings.telegram_api_base_url
     if base_url:
         builder = builder.base_url(base_url).base_file_url(base_url.replace("/bot", "/file/bot", 1))
@@ -274,5 +285,13 @@ def run_polling(settings) -> None:
         await app.close()
 
     application.post_shutdown = post_shutdown
+    if settings.webhook_url:
+        from .webhook import serve_webhook
+
+        loop.run_until_complete(
+            serve_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
+                          listen=settings.webhook_listen, port=settings.webhook_port)
+        )
+        return
     log.info("Export Saathi is running on Telegram (long polling)")
     application.run_polling(allowed_updates=["message", "callback_query"])

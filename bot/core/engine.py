@@ -41,6 +41,7 @@ HELP = N_(
     "/language – हिन्दी / English\n"
     "/restart – start again\n"
     "/stop_reminders – no reminders\n"
+    "/my_data – what I have stored about you\n"
     "/delete_my_data – erase your data\n"
     "/cancel – cancel what you are doing"
 )
@@ -120,7 +121,7 @@ class Engine:
             self._ask_current_detour(t)
         elif name == "profile":
             if s.consent == "given" and s.profile:
-                t.say(self._summary_text(t, t._("Your details:")))
+                t.say(self.summary_text(t, t._("Your details:")))
             else:
                 t.say(t._("You have not told me anything yet."))
             self.ask_current(t, again=True)
@@ -196,7 +197,7 @@ class Engine:
         elif step.kind == "phone":
             t.say(t._(step.text), ask_contact=True)
         elif step.kind == "summary":
-            text = self._summary_text(t, t._(step.text))
+            text = self.summary_text(t, t._(step.text))
             choices = [Choice(t.payload("confirm"), t._("Confirm")), Choice(t.payload("change"), t._("Change an answer"))]
             if s.draft.get("picking_field"):
                 text = t._("Which answer do you want to change?")
@@ -218,7 +219,8 @@ class Engine:
             label = label.format(**{k: t.texts.money(t.s.lang, v) for k, v in option.amounts})
         return label
 
-    def _summary_text(self, t: TurnContext, title: str) -> str:
+    def summary_text(self, t: TurnContext, title: str) -> str:
+        """The profile answers as a bulleted list under ``title``."""
         lines = [f"<b>{title}</b>"]
         for step in self.flow.steps.values():
             if step.id in _NOT_IN_SUMMARY:

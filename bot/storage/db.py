@@ -108,14 +108,23 @@ class Database:
                 raise StorageError(str(exc)) from exc
             try:
                 yield self.conn
+            except sqlite3.OperationalError as exc:  # disk full, database locked, I/O error
+                await self._rollback()
+                raise StorageError(str(exc)) from exc
             except BaseException:
-                await self.conn.rollback()
+                await self._rollback()
                 raise
             try:
                 await self.conn.commit()
             except sqlite3.Error as exc:
-                await self.conn.rollback()
+                await self._rollback()
                 raise StorageError(str(exc)) from exc
+
+    async def _rollback(self) -> None:
+        try:
+            await self.conn.rollback()
+        except sqlite3.Error:  # the failed statement may already have ended the transaction
+            log.warning("rollback failed", exc_info=True)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """All rows of a read-only query."""
