@@ -116,12 +116,18 @@ class TelegramChannel:
         try:
             who = Who(key, platform_user_id=user.id, lang_hint=user.language_code, update_id=str(update.update_id))
             reply = await self.app.dispatcher.handle(who, inbound)
-        except StorageError:
-            log.exception("storage failed for an update; the user was asked to try again")
+        except Exception as exc:  # noqa: BLE001 - the user must hear back whatever went wrong
+            if isinstance(exc, StorageError):
+                log.error("storage failed (%s); the user was asked to try again", exc)
+            else:
+                log.exception("could not handle an update; the user was asked to try again")
             lang = "en" if (user.language_code or "").startswith("en") else "hi"
             if query is not None:
                 await self._answer(query)
-            await context.bot.send_message(chat.id, self.app.texts.gettext(lang, TRY_AGAIN))
+            try:
+                await context.bot.send_message(chat.id, self.app.texts.gettext(lang, TRY_AGAIN))
+            except TelegramError as send_error:
+                log.warning("could not tell the user to try again: %s", send_error)
             return
         if reply is None:  # a repeated update
             if query is not None:
