@@ -286,12 +286,8 @@ def test_check_reports_a_fuzzy_translation(locales_copy: Path, content: Content)
     assert Catalogs.load(locales_copy).gettext("hi", title) == title
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG checks.py:78 check_lengths formats each translated option label with the English placeholders, so a "
-    "Hindi label with a changed {placeholder} raises KeyError and `saathi check` crashes instead of reporting it",
-)
 def test_check_reports_a_changed_placeholder_in_an_option_label(locales_copy: Path):
+    """Regression: a Hindi option label with a changed {placeholder} crashed `saathi check` with a KeyError."""
     edit_po(locales_copy / "hi" / "LC_MESSAGES" / "onboarding.po", lambda catalog: set_translation(catalog, "Under {a}", "{b} से कम"))
     problems = check_all(locales_dir=locales_copy)
     assert any("onboarding.po: placeholders differ for 'Under {a}'" in p for p in problems)

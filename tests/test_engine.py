@@ -435,19 +435,23 @@ def test_change_an_answer_then_back_to_the_summary(engine: Engine):
     assert chat.profile["state"] == "bihar" and chat.profile["district"] == "Agra"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG engine.py:104-107: /cancel while changing an answer drops draft['editing'] but leaves the user at "
-    "that step, so answering it walks through every later onboarding step again instead of returning to the summary",
-)
 def test_cancel_while_changing_an_answer_returns_to_the_summary(engine: Engine):
+    """Regression: /cancel used to leave the owner at the step, and the next answer walked every later step again."""
     chat = start(engine)
     fill_profile(chat)
     chat.tap("Change an answer")
     chat.tap("District or town")
     chat.say("/cancel")
+    assert "Okay, cancelled." in chat.text
     assert chat.session.step == "summary"
     assert "District or town: Moradabad" in chat.text
+    assert chat.profile == EXPECTED_PROFILE
+    # Cancelling while choosing which answer to change also goes back to the summary.
+    chat.tap("Change an answer")
+    chat.say("/cancel")
+    assert chat.session.step == "summary" and "Please check your details" in chat.text
+    chat.tap("Confirm")
+    assert chat.session.onboarded and chat.profile == EXPECTED_PROFILE
 
 
 def test_restart_asks_first_and_no_keeps_everything(engine: Engine, content: Content, catalogs: Catalogs):
@@ -500,16 +504,22 @@ def test_delete_my_data_yes_erases_everything(engine: Engine, content: Content, 
     assert chat.profile == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG training.py:143-158 go(): a module button (go:…) opens the module but leaves a pending "
-    "/delete_my_data confirmation in draft['detour']; the owner then types 'yes' to read on and all their data is erased",
-)
 def test_module_button_during_a_delete_confirmation_does_not_delete_on_yes(chat: Chat):
+    """Regression: the pending /delete_my_data question survived opening a module, so 'yes' (read on) erased everything."""
     chat.say("/delete_my_data")
     chat.send(Inbound.tap("go:export_ready"))  # the button of the menu shown earlier
     assert chat.session.flow == "lesson"
     chat.say("yes")  # "yes" moves a lesson on
+    assert not chat.kinds("delete_my_data")
+    assert chat.session.progress["export_ready"].lesson == 1
+    assert chat.profile == EXPECTED_PROFILE
+
+
+def test_locked_module_button_during_a_delete_confirmation_does_not_delete_on_yes(chat: Chat):
+    chat.say("/delete_my_data")
+    chat.send(Inbound.tap("go:payments"))  # locked: the menu is shown again
+    assert "This cannot be undone." not in chat.text
+    chat.say("yes")
     assert not chat.kinds("delete_my_data")
     assert chat.profile == EXPECTED_PROFILE
 
@@ -777,13 +787,8 @@ def test_lesson_resumes_after_a_quiz_question_is_interrupted_by_a_command(chat: 
     assert chat.session.progress["export_ready"].score == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG training.py:225-226 _show_lesson emits module_started whenever lesson 1 is shown before any "
-    "attempt, so re-showing it (/start 'welcome back', a language switch, reopening from the menu) logs the module "
-    "as started again and inflates the funnel",
-)
 def test_module_started_is_emitted_once(chat: Chat):
+    """Regression: showing lesson 1 again (/start, reopening it) logged the module as started again."""
     chat.send(Inbound.tap("go:export_ready"))
     chat.say("/start")
     chat.say("/learn")

@@ -130,6 +130,7 @@ def go(engine: Engine, t: TurnContext, module_id: str) -> None:
     """Open a module from a menu or broadcast button (valid whatever question is on screen)."""
     if _not_onboarded(engine, t):
         return
+    t.s.draft.pop("detour", None)  # navigating away drops a pending /restart or /delete_my_data question
     module = engine.content.module(module_id)
     if module is None:
         open_menu(engine, t)
@@ -139,7 +140,6 @@ def go(engine: Engine, t: TurnContext, module_id: str) -> None:
         t.say(t._("This module opens after you pass: {modules}.", modules=", ".join(t._(m.title) for m in blockers)))
         _show_menu(engine, t)
         return
-    t.s.draft.pop("detour", None)  # navigating away drops a pending /restart or /delete_my_data question
     if module.id not in t.s.progress:
         t.emit("module_started", module=module.id)
     p = t.s.module_progress(module.id)

@@ -111,8 +111,9 @@ class SqliteSessionStore:
             kinds = {e.kind for e in events}
             if "delete_my_data" in kinds:
                 await self._erase(conn, user_id, now)
-            elif "restarted" in kinds:
+            elif "restarted" in kinds:  # starting again clears progress and the attempts behind it
                 await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+                await conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
             await conn.execute(
                 "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
                 "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?",
