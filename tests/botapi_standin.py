@@ -1328,6 +1328,7 @@ class BotApiStandin:
                 self._duplicate_next = False
                 self._redeliver.extend(batch)
             self._last_activity = time.monotonic()
+            self._notify()  # wait_idle() must see that the queue was drained
         return batch
 
     def _has_undelivered(self) -> bool:
