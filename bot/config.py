@@ -52,6 +52,12 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
+    whatsapp_token: str = field(default="", repr=False)
+    whatsapp_phone_number_id: str = ""
+    whatsapp_app_secret: str = field(default="", repr=False)
+    whatsapp_verify_token: str = field(default="", repr=False)
+    whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_port: int = 8080
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -86,7 +92,26 @@ class Settings:
         port = get("WEBHOOK_PORT") or "8443"
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError("WEBHOOK_PORT: must be a port number")
+        whatsapp = {name: get(name) for name in ("WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")}
+        if whatsapp["WHATSAPP_TOKEN"]:
+            missing = [name for name, value in whatsapp.items() if not value]
+            if missing:
+                raise ConfigError(f"{missing[0]}: required with WHATSAPP_TOKEN (see the app's WhatsApp settings in Meta's developer console)")
+            if not whatsapp["WHATSAPP_PHONE_NUMBER_ID"].isdigit():
+                raise ConfigError("WHATSAPP_PHONE_NUMBER_ID: the phone number ID from the WhatsApp API setup page (digits only)")
+        whatsapp_base = (get("WHATSAPP_API_BASE_URL") or cls.whatsapp_api_base_url).rstrip("/")
+        if not whatsapp_base.startswith(("http://", "https://")):
+            raise ConfigError("WHATSAPP_API_BASE_URL: must start with http:// or https://")
+        whatsapp_port = get("WHATSAPP_PORT") or "8080"
+        if not whatsapp_port.isdigit() or not 0 < int(whatsapp_port) < 65536:
+            raise ConfigError("WHATSAPP_PORT: must be a port number")
         return cls(
+            whatsapp_token=whatsapp["WHATSAPP_TOKEN"],
+            whatsapp_phone_number_id=whatsapp["WHATSAPP_PHONE_NUMBER_ID"],
+            whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
+            whatsapp_verify_token=whatsapp["WHATSAPP_VERIFY_TOKEN"],
+            whatsapp_api_base_url=whatsapp_base,
+            whatsapp_port=int(whatsapp_port),
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",

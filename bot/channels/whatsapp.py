@@ -1,0 +1,601 @@
+"""The WhatsApp channel over the Cloud API: a signed webhook in, Graph API messages out.
+
+In: Meta POSTs batches of messages to ``/whatsapp`` with ``X-Hub-Signature-256: sha256=<HMAC-
+SHA256(app secret, raw body)>``; a request without the right signature is refused with 403
+before its body is parsed. Each message becomes an ``Inbound`` for the dispatcher, its WhatsApp
+message id serving as the update id, so a message Meta delivers twice is handled once. The
+request is answered after the replies went out: every answer is committed before its reply, so
+if the process dies mid-way Meta delivers again and the repeat is recognised. A GET with
+``hub.mode=subscribe`` and the right ``hub.verify_token`` echoes ``hub.challenge`` (Meta's
+subscription handshake).
+
+Out, within WhatsApp's limits (the core knows none of them):
+
+- up to 3 choices whose labels fit in 20 characters → reply buttons;
+- up to 10 choices → a list message (row titles of 24 characters; a longer label continues in
+  the row's description);
+- more (the 36 states) → the list in pages of 9, the 10th row "More…" naming what comes next.
+  The page number and a digest of the question's choice ids travel in that row's id, so paging
+  keeps no state: on a tap the channel asks the engine for the user's current question and
+  shows its next page if the digest still matches (else the tap is on an old question).
+- the phone question → a reply button carrying the sender's own number (a WhatsApp id is the
+  phone number), besides typing it;
+- chat HTML → WhatsApp formatting (``*bold*``, ``_italic_``, entities decoded); texts over 4096
+  characters are split; an interactive body over 1024 characters sends its head as text first.
+
+WhatsApp cannot edit a sent message: ``Picked`` sends nothing (the tapped option already shows
+as the user's reply), ``Toast`` becomes a short text, a multi-select redrawn with ticks comes as
+a new list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..app import App
+from ..core.messages import Choice, Inbound, InKind, Photo, Say, Toast
+from ..core.session import N_, TurnContext
+from ..services.conversation import Reply
+from ..services.delivery import Blocked, Refused, RetryLater
+from ..services.dispatch import Who
+from ..storage.sessions import UserKey
+from .render import plain, split_text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
+WEBHOOK_PATH = "/whatsapp"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_WEBHOOK_BYTES = 1 << 20
+
+# Limits from the Cloud API reference.
+TEXT_MAX = 4096
+BODY_MAX = 1024  # body of an interactive message
+BUTTONS_MAX = 3
+BUTTON_TITLE_MAX = 20
+BUTTON_ID_MAX = 256
+LIST_ROWS_MAX = 10
+LIST_BUTTON_MAX = 20
+ROW_TITLE_MAX = 24
+ROW_DESCRIPTION_MAX = 72
+ROW_ID_MAX = 200
+PAGE_SIZE = LIST_ROWS_MAX - 1  # a page of a long list keeps its last row for "More…"
+
+CHOOSE = N_("Choose")
+MORE = N_("More…")
+MORE_BODY = N_("More choices: {first}–{last} of {total}")
+TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
+EARLIER = N_("That button is from an earlier message. Please use the latest one.")
+
+# Button ids the channel answers itself; the engine's payloads look like "12:value" or "go:…".
+MORE_ID = "wa.more"  # wa.more:<page>:<digest of the question's choice ids>
+OWN_NUMBER_ID = "wa.own_number"
+
+# Message types that need no answer: a reaction, a change of the user's number, a chat opened.
+_SILENT = {"reaction", "system", "request_welcome", "ephemeral"}
+
+
+# ----------------------------------------------------------------- formatting
+_PAIR = re.compile(r"<(b|i)>(.*?)</\1>", re.S)
+_TAG = re.compile(r"</?(?:b|i)>")
+_MARK = {"b": "*", "i": "_"}
+
+
+def to_whatsapp(text: str) -> str:
+    """Chat HTML as WhatsApp text: <b> → *bold*, <i> → _italic_, entities decoded.
+
+    WhatsApp only formats a marked run that starts and ends on a non-space within one line, so
+    markers go around the trimmed text of each line.
+    """
+
+    def mark(match: re.Match) -> str:
+        sign = _MARK[match.group(1)]
+        return "\n".join(_wrap(line, sign) for line in match.group(2).split("\n"))
+
+    previous = None
+    while previous != text:  # nested tags: outer pair first, then the inner one
+        previous, text = text, _PAIR.sub(mark, text)
+    return html.unescape(_TAG.sub("", text))
+
+
+def _wrap(line: str, sign: str) -> str:
+    core = line.strip()
+    if not core:
+        return line
+    start = line.index(core)
+    return f"{line[:start]}{sign}{core}{sign}{line[start + len(core):]}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _names(labels: Sequence[str], limit: int) -> str:
+    """As many whole labels as fit in ``limit``, comma-separated, "…" when some are left out."""
+    shown = ""
+    for index, label in enumerate(labels):
+        candidate = f"{shown}, {label}" if shown else label
+        rest = index < len(labels) - 1
+        if len(candidate) + rest > limit:
+            return shown + "…" if shown else _cut(label, limit)
+        shown = candidate
+    return shown
+
+
+def digest(choices: Sequence[Choice]) -> str:
+    """A short fingerprint of a question's choice ids (stable across restarts)."""
+    return hashlib.sha1("\n".join(c.id for c in choices).encode()).hexdigest()[:10]
+
+
+def own_number_label(wa_id: str) -> str:
+    """The button that shares the sender's own number: "📱 +91 98765 43210"."""
+    if len(wa_id) == 12 and wa_id.startswith("91"):
+        return f"📱 +91 {wa_id[2:7]} {wa_id[7:]}"
+    return _cut(f"📱 +{wa_id}", BUTTON_TITLE_MAX)
+
+
+def page_bounds(total: int, page: int) -> tuple[int, int, bool] | None:
+    """``(start, end, more)`` of ``page`` of a list of ``total`` rows; ``None`` past the end."""
+    if total <= LIST_ROWS_MAX:
+        return (0, total, False) if page == 0 else None
+    start = page * PAGE_SIZE
+    if page < 0 or start >= total:
+        return None
+    if total - start <= LIST_ROWS_MAX:
+        return start, total, False
+    return start, start + PAGE_SIZE, True
+
+
+def text_message(text: str) -> dict[str, Any]:
+    """A Graph API text message."""
+    return {"type": "text", "text": {"body": text, "preview_url": False}}
+
+
+class Renderer:
+    """Turns the core's ``Say`` into Graph API message objects, in one language.
+
+    ``lang=None`` (outbox messages, whose language the sender is not told) words the channel's
+    own labels in Hindi and English together.
+    """
+
+    def __init__(self, texts, lang: str | None):
+        self.texts, self.lang = texts, lang
+
+    def _(self, msgid: str, **values: object) -> str:
+        if self.texts is None:
+            return msgid.format(**values) if values else msgid
+        langs = [self.lang] if self.lang else ["hi", "en"]
+        words = []
+        for lang in langs:
+            text = self.texts.gettext(lang, msgid)
+            if values:
+                text = text.format(**{k: self.texts.number(lang, v) if isinstance(v, int) else v for k, v in values.items()})
+            words.append(text)
+        words = list(dict.fromkeys(words))
+        return (" / " if max(map(len, words)) <= ROW_TITLE_MAX else "\n").join(words)
+
+    def messages(self, say: Say, *, page: int = 0, wa_id: str | None = None) -> list[dict[str, Any]]:
+        """The messages that show ``say`` (``page`` of a long list); the last carries the choices."""
+        text = to_whatsapp(say.text).strip() or "…"
+        choices = [c for c in say.choices if 0 < len(c.id) <= ROW_ID_MAX]
+        if len(choices) < len(say.choices):
+            log.error("choice ids too long for WhatsApp, dropped: %r", [c.id for c in say.choices if c not in choices])
+        if not choices:
+            if say.ask_contact and wa_id:
+                button = {"type": "reply", "reply": {"id": OWN_NUMBER_ID, "title": own_number_label(wa_id)}}
+                return self._with_body(text, {"type": "button", "action": {"buttons": [button]}})
+            return [text_message(piece) for piece in split_text(text, TEXT_MAX)]
+        labels = [plain(c.label).strip() or "…" for c in choices]
+        if (
+            len(choices) <= BUTTONS_MAX
+            and all(len(label) <= BUTTON_TITLE_MAX for label in labels)
+            and len(set(labels)) == len(labels)  # WhatsApp wants distinct button titles
+        ):
+            buttons = [{"type": "reply", "reply": {"id": c.id, "title": label}} for c, label in zip(choices, labels)]
+            return self._with_body(text, {"type": "button", "action": {"buttons": buttons}})
+        bounds = page_bounds(len(choices), page)
+        if bounds is None:
+            return []
+        start, end, more = bounds
+        rows = [self._row(c.id, label) for c, label in zip(choices[start:end], labels[start:end])]
+        if more:
+            rows.append({"id": f"{MORE_ID}:{page + 1}:{digest(choices)}", "title": _cut(self._(MORE), ROW_TITLE_MAX),
+                         "description": _names(labels[end:], ROW_DESCRIPTION_MAX)})
+        listing = {"type": "list", "action": {"button": _cut(self._(CHOOSE), LIST_BUTTON_MAX), "sections": [{"rows": rows}]}}
+        if page > 0:  # a later page: a short heading instead of the whole question again
+            text = self._(MORE_BODY, first=start + 1, last=end, total=len(choices))
+        return self._with_body(text, listing)
+
+    @staticmethod
+    def _row(row_id: str, label: str) -> dict[str, str]:
+        row = {"id": row_id, "title": _cut(label, ROW_TITLE_MAX)}
+        if len(label) > ROW_TITLE_MAX:
+            row["description"] = _cut(label, ROW_DESCRIPTION_MAX)
+        return row
+
+    @staticmethod
+    def _with_body(text: str, interactive: dict[str, Any]) -> list[dict[str, Any]]:
+        """``interactive`` with ``text`` as its body; a head that does not fit goes first as text."""
+        head: list[dict[str, Any]] = []
+        if len(text) > BODY_MAX:
+            pieces = split_text(text, BODY_MAX)
+            text = pieces[-1]
+            head = [text_message(piece) for piece in split_text("\n".join(pieces[:-1]), TEXT_MAX)]
+        return [*head, {"type": "interactive", "interactive": {**interactive, "body": {"text": text}}}]
+
+
+# ----------------------------------------------------------------- the Graph API
+class GraphError(Exception):
+    """The Graph API (or the network) refused a request; ``status`` 0 for no HTTP answer."""
+
+    def __init__(self, status: int, code: int | None, message: str, retry_after: float | None = None):
+        super().__init__(f"HTTP {status}, code {code}: {message}" if status else message)
+        self.status, self.code, self.retry_after = status, code, retry_after
+
+
+class GraphClient:
+    """The Cloud API calls the bot makes, over one aiohttp session (opened on first use)."""
+
+    def __init__(self, token: str, phone_number_id: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 15.0):
+        self._token = token
+        self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:  # never the token
+        return f"GraphClient({self.url!r})"
+
+    async def send(self, to: str, message: dict[str, Any]) -> str:
+        """Send ``message`` to the WhatsApp user ``to``; returns its message id (wamid)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **message}
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._session.post(self.url, json=body, headers=headers) as response:
+                try:
+                    data = await response.json(content_type=None)
+                except ValueError:
+                    data = None
+                if response.status == 200 and isinstance(data, dict) and data.get("messages"):
+                    return str(data["messages"][0].get("id", ""))
+                error = data.get("error", {}) if isinstance(data, dict) else {}
+                details = (error.get("error_data") or {}).get("details") or error.get("message") or response.reason
+                retry = response.headers.get("Retry-After", "")
+                raise GraphError(response.status, error.get("code"), str(details), float(retry) if retry.isdigit() else None)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise GraphError(0, None, f"network: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+
+
+THROTTLED = {4: 60.0, 80007: 60.0, 130429: 1.0, 131048: 60.0}  # code → seconds to pause all sending
+PAIR_RATE_LIMIT = 131056  # too many messages to this one user: wait before the next
+TEMPORARY = {1, 2, 131000, 131016}
+UNDELIVERABLE = 131026  # not on WhatsApp, old app, or the user blocked the business
+AUTH = {0, 3, 10, 190, *range(200, 300)}
+
+
+def outcome(exc: GraphError) -> Exception:
+    """The delivery worker's name for a Graph API failure (``RetryLater``, ``Blocked``, ``Refused``)."""
+    if exc.status == 429 or exc.code in THROTTLED:
+        return RetryLater(str(exc), exc.retry_after or THROTTLED.get(exc.code or 0, 1.0), flood=True)
+    if exc.code == PAIR_RATE_LIMIT:
+        return RetryLater(str(exc), exc.retry_after or 6.0)
+    if exc.status == 0 or exc.status >= 500 or exc.code in TEMPORARY:
+        return RetryLater(str(exc))
+    if exc.code == UNDELIVERABLE:
+        return Blocked(str(exc))
+    if exc.status == 401 or exc.code in AUTH:  # a token to renew: keep the messages meanwhile
+        log.error("WhatsApp refused the access token: %s", exc)
+        return RetryLater(str(exc), 300.0)
+    # 131047 (more than 24 hours since the user last wrote: only templates may go), malformed…
+    return Refused(str(exc))
+
+
+class WhatsAppSender:
+    """Sends outbox messages through the Graph API, mapping its errors to the worker's outcomes."""
+
+    def __init__(self, client: GraphClient, texts=None):
+        self.client = client
+        self.renderer = Renderer(texts, None)
+
+    async def send(self, chat_ref: str, say: Say) -> str | None:
+        """Send ``say`` to the WhatsApp user ``chat_ref``; returns the last message id.
+
+        A text too long for one message goes out in pieces; if a later piece has to be retried,
+        the earlier ones go again with it (outbox messages are short, so this stays theoretical).
+        """
+        ref = None
+        for message in self.renderer.messages(say):
+            try:
+                ref = await self.client.send(chat_ref, message)
+            except GraphError as exc:
+                raise outcome(exc) from exc
+        return ref
+
+
+# ----------------------------------------------------------------- the webhook
+def signature_ok(secret: str, body: bytes, header: str) -> bool:
+    """Whether ``header`` is ``sha256=`` + the HMAC-SHA256 of ``body`` under the app secret."""
+    if not secret or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(header[7:].strip().lower(), expected)
+
+
+def to_inbound(message: dict[str, Any]) -> Inbound | None:
+    """The platform-neutral form of one webhook message; ``None`` for those needing no answer."""
+    kind = message.get("type")
+    if kind == "text":
+        return Inbound.say(str((message.get("text") or {}).get("body", "")))
+    if kind == "interactive":
+        interactive = message.get("interactive") or {}
+        picked = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        return Inbound.tap(str(picked["id"])) if picked.get("id") else None
+    if kind == "button":  # a quick-reply button of a template message
+        payload = (message.get("button") or {}).get("payload")
+        return Inbound.tap(str(payload)) if payload else None
+    if kind == "contacts":
+        for contact in message.get("contacts") or []:
+            for phone in contact.get("phones") or []:
+                number = phone.get("phone") or phone.get("wa_id")
+                if number:
+                    return Inbound.contact(str(number))
+        return Inbound.media("contacts")
+    if kind in _SILENT:
+        return None
+    return Inbound.media(str(kind or "other"))
+
+
+async def _health(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+class WhatsAppChannel:
+    """Receives the webhook, hands each message to the dispatcher, renders the replies."""
+
+    def __init__(self, app: App, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = ""):
+        self.app = app
+        self.client = client
+        self._secret = app_secret
+        self._verify_token = verify_token
+        self.phone_number_id = phone_number_id
+
+    def web_app(self, path: str = WEBHOOK_PATH) -> web.Application:
+        """The aiohttp app: GET ``path`` (verification), POST ``path`` (messages), GET /health."""
+        application = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+        application.router.add_get(path, self.verify)
+        application.router.add_post(path, self.receive)
+        application.router.add_get("/health", _health)
+        return application
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Meta's subscription handshake: echo the challenge if the verify token is ours."""
+        query = request.query
+        token = query.get("hub.verify_token", "")
+        if (
+            query.get("hub.mode") == "subscribe"
+            and self._verify_token
+            and hmac.compare_digest(token.encode(), self._verify_token.encode())
+        ):
+            return web.Response(text=query.get("hub.challenge", ""))
+        log.warning("webhook verification refused: wrong mode or verify token (from %s)", request.remote)
+        return web.Response(status=403)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """A signed batch of messages and statuses."""
+        if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+            return web.Response(status=413)
+        body = await request.read()
+        if not signature_ok(self._secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+            log.warning("webhook request refused: wrong or missing signature (from %s)", request.remote)
+            return web.Response(status=403)
+        try:
+            messages = self.messages(json.loads(body))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            log.warning("webhook request refused: not a WhatsApp notification (%s)", type(exc).__name__)
+            return web.Response(status=400)
+        for wa_id, message_id, inbound in messages:
+            await self.handle(wa_id, message_id, inbound)
+        return web.Response(status=200)
+
+    def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
+        """``(wa_id, message id, inbound)`` for each user message in a notification."""
+        found = []
+        for entry in data.get("entry") or []:
+            for change in entry.get("changes") or []:
+                if change.get("field") != "messages":
+                    continue
+                value = change.get("value") or {}
+                number = (value.get("metadata") or {}).get("phone_number_id")
+                if self.phone_number_id and number and str(number) != self.phone_number_id:
+                    log.warning("webhook for another phone number id ignored")
+                    continue
+                for status in value.get("statuses") or []:
+                    if status.get("status") == "failed":
+                        codes = [e.get("code") for e in status.get("errors") or []]
+                        log.warning("WhatsApp could not deliver message %s: %s", status.get("id"), codes)
+                for message in value.get("messages") or []:
+                    wa_id, message_id = message.get("from"), message.get("id")
+                    inbound = to_inbound(message)
+                    if wa_id and message_id and inbound is not None:
+                        found.append((str(wa_id), str(message_id), inbound))
+        return found
+
+    async def handle(self, wa_id: str, message_id: str, inbound: Inbound) -> None:
+        """One user message: to the dispatcher, then the replies back."""
+        key = UserKey(CHANNEL, wa_id)
+        if inbound.kind is InKind.CHOICE and inbound.data.startswith(MORE_ID + ":"):
+            await self.more(wa_id, inbound.data)
+            return
+        if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID:
+            inbound = Inbound.contact("+" + wa_id)  # the number comes from WhatsApp, not from the tap
+        try:
+            reply = await self.app.dispatcher.handle(Who(key, lang_hint=None, update_id=message_id), inbound)
+        except Exception:  # noqa: BLE001 - the user must hear back whatever went wrong
+            log.exception("could not handle a WhatsApp message; the user was asked to try again")
+            await self._send(wa_id, [text_message(Renderer(self.app.texts, None)._(TRY_AGAIN))])
+            return
+        if reply is not None:  # None: a message delivered again
+            await self.render(wa_id, reply)
+
+    async def render(self, wa_id: str, reply: Reply) -> None:
+        """Send ``reply``'s outputs in order."""
+        renderer = Renderer(self.app.texts, reply.lang)
+        messages: list[dict[str, Any]] = []
+        for output in reply.outputs:
+            if isinstance(output, Say):
+                messages += renderer.messages(output, wa_id=wa_id)
+            elif isinstance(output, Toast):
+                messages.append(text_message(to_whatsapp(output.text)))
+            elif isinstance(output, Photo) and output.caption:  # charts and QR codes are admins' (Telegram)
+                messages.append(text_message(to_whatsapp(output.caption)))
+            # Picked: the option the user tapped already shows in the chat as their reply.
+        await self._send(wa_id, messages)
+
+    async def more(self, wa_id: str, data: str) -> None:
+        """The next page of a long list, if that list is still the user's current question.
+
+        Read-only: the session is loaded and the engine re-asks the current question into a
+        scratch context that is never saved, so nothing changes and nothing is kept between pages.
+        """
+        _, page, want = (data.split(":") + ["", ""])[:3]
+        if not page.isdigit():
+            return
+        app = self.app
+        loaded = await app.conversations.store.load(
+            UserKey(CHANNEL, wa_id), new_session=app.engine.new_session(None), now=int(app.clock.now())
+        )
+        scratch = TurnContext(loaded.session, app.texts)
+        app.engine.ask_current(scratch, again=True)
+        renderer = Renderer(app.texts, loaded.session.lang)
+        question = next((o for o in scratch.outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
+        messages = renderer.messages(question, page=int(page)) if question is not None else []
+        await self._send(wa_id, messages or [text_message(renderer._(EARLIER))])
+
+    async def _send(self, wa_id: str, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            try:
+                await self.client.send(wa_id, message)
+            except GraphError as exc:  # later messages would make no sense without this one
+                log.warning("reply to a WhatsApp user not sent: %s", exc)
+                return
+
+    async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH) -> web.AppRunner:
+        """Serve the webhook on ``listen:port``; ``cleanup()`` the returned runner to stop."""
+        runner = web.AppRunner(self.web_app(path))
+        await runner.setup()
+        await web.TCPSite(runner, listen, port).start()
+        log.info("Export Saathi is running on WhatsApp (webhook on %s:%d%s)", listen, port, path)
+        return runner
+
+
+# ----------------------------------------------------------------- running
+REMINDER_INTERVAL = 15 * 60
+
+
+def _client(settings) -> GraphClient:
+    return GraphClient(settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_base_url)
+
+
+def _channel(app: App, client: GraphClient) -> WhatsAppChannel:
+    s = app.settings
+    return WhatsAppChannel(
+        app, client, app_secret=s.whatsapp_app_secret, verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id
+    )
+
+
+async def serve(settings) -> None:
+    """WhatsApp alone: the webhook, the delivery worker and reminders, until SIGINT/SIGTERM."""
+    from ..app import build_app
+
+    app = await build_app(settings)
+    client = _client(settings)
+    stop = asyncio.Event()
+    worker = app.delivery({CHANNEL: WhatsAppSender(client, app.texts)})
+    if app.leads is not None:
+        app.leads.wake = worker.wake
+    if app.broadcasts is not None:
+        app.broadcasts.on_enqueue(worker.wake)
+
+    async def remind() -> None:
+        while not stop.is_set():
+            try:
+                if await app.reminders.run_once():
+                    worker.wake()
+            except Exception:  # the next run tries again; the bot must keep serving meanwhile
+                log.exception("reminder run failed")
+            try:
+                await asyncio.wait_for(stop.wait(), REMINDER_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+
+    tasks = [asyncio.create_task(worker.run(stop), name="delivery"), asyncio.create_task(remind(), name="reminders")]
+    runner = await _channel(app, client).start(settings.webhook_listen, settings.whatsapp_port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+        await app.close()
+
+
+def run(settings) -> None:
+    """Run WhatsApp; with Telegram too (one process, one outbox worker) when its token is set."""
+    if not settings.telegram_token:
+        asyncio.run(serve(settings))
+        return
+    from ..app import build_app
+    from .telegram import build_application
+
+    loop = asyncio.new_event_loop()  # PTB runs on this loop: build the database connection on it
+    asyncio.set_event_loop(loop)
+    app = loop.run_until_complete(build_app(settings))
+    client = _client(settings)
+    application = build_application(app, senders={CHANNEL: WhatsAppSender(client, app.texts)})
+    telegram_init, runners = application.post_init, []
+
+    async def post_init(application) -> None:
+        if telegram_init is not None:
+            await telegram_init(application)
+        runners.append(await _channel(app, client).start(settings.webhook_listen, settings.whatsapp_port))
+
+    async def post_shutdown(_) -> None:
+        for runner in runners:
+            await runner.cleanup()
+        await client.close()
+        await app.close()
+
+    application.post_init, application.post_shutdown = post_init, post_shutdown
+    if settings.webhook_url:
+        from .webhook import serve_webhook
+
+        loop.run_until_complete(
+            serve_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
+                          listen=settings.webhook_listen, port=settings.webhook_port)
+        )
+        return
+    log.info("Export Saathi is running on Telegram (long polling) and WhatsApp")
+    application.run_polling(allowed_updates=["message", "callback_query"])

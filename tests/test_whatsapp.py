@@ -1,0 +1,427 @@
+"""The WhatsApp channel end to end: the real webhook app and Graph API client over HTTP against
+the Cloud API stand-in, a real SQLite file, and the delivery worker for the outbox.
+
+Each test plays phone users (signed webhook notifications: taps on reply buttons and list rows,
+typing), then checks what they were sent (language, WhatsApp formatting, buttons and lists
+within WhatsApp's limits), what was stored, and that the stand-in refused nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, build_app
+from bot.channels.whatsapp import (
+    CHOOSE,
+    MORE,
+    MORE_BODY,
+    GraphClient,
+    Renderer,
+    WhatsAppChannel,
+    WhatsAppSender,
+    to_whatsapp,
+)
+from bot.config import ConfigError, Settings
+from bot.core.messages import Choice, Say
+from bot.core.reminders import SILENCE
+from bot.services.clock import ManualClock
+from bot.services.delivery import Blocked, Refused, RetryLater
+from bot.services.reminders import CONTINUE, REMINDER, REMINDER_FOOTER
+from bot.storage.outbox import Outgoing
+from tests.test_e2e_onboarding import TYPED_EN, TYPED_EN_PROFILE, assert_hindi
+from tests.test_reminders import START
+from tests.whatsapp_standin import Sent, WhatsAppStandin, check
+
+pytestmark = [pytest.mark.timeout(60)]
+
+VERIFY_TOKEN = "saathi-verify-7d1f"
+EARLIER = "That button is from an earlier message. Please use the latest one."
+STATE_IDS = [
+    "andhra_pradesh", "arunachal_pradesh", "assam", "bihar", "chhattisgarh", "goa", "gujarat", "haryana", "himachal_pradesh",
+    "jharkhand", "karnataka", "kerala", "madhya_pradesh", "maharashtra", "manipur", "meghalaya", "mizoram", "nagaland",
+    "odisha", "punjab", "rajasthan", "sikkim", "tamil_nadu", "telangana", "tripura", "uttar_pradesh", "uttarakhand",
+    "west_bengal", "andaman_nicobar", "chandigarh", "dnh_dd", "delhi", "jammu_kashmir", "ladakh", "lakshadweep", "puducherry",
+]
+
+# How each onboarding question reaches a phone: up to 3 short choices as reply buttons, up to 10
+# as a list, more as a paged list; the phone question offers the sender's own number as a button.
+LAYOUT = {
+    "language": "button", "consent": "button", "state": "list", "sector": "list", "udyam": "button", "iec": "button",
+    "gst": "button", "experience": "button", "turnover": "list", "markets": "list", "phone": "button",
+}
+
+
+@dataclass
+class Harness:
+    """The stand-in, the app and the running webhook of one test."""
+
+    api: WhatsAppStandin
+    app: App
+    client: GraphClient
+    clock: ManualClock
+
+    def tr(self, lang: str, msgid: str, **values: object) -> str:
+        """``msgid`` in ``lang`` as WhatsApp shows it."""
+        text = self.app.texts.gettext(lang, msgid)
+        return to_whatsapp(text.format(**values) if values else text)
+
+    def option(self, lang: str, step_id: str, option_id: str) -> str:
+        """The label of an onboarding option in ``lang`` (amounts in Indian style)."""
+        option = self.app.engine.flow.step(step_id).option(option_id)
+        label = self.app.texts.gettext(lang, option.label)
+        return label.format(**{k: self.app.texts.money(lang, v) for k, v in option.amounts}) if option.amounts else label
+
+    def expect(self, wa_id: str, lang: str, step_id: str) -> Sent:
+        """The bot's last new message to ``wa_id`` asks ``step_id`` in ``lang``."""
+        new = self.api.new_messages(wa_id)
+        assert new, f"nothing sent to {wa_id} (refusals: {self.api.refusals})"
+        question = new[-1]
+        asked = self.tr(lang, self.app.engine.flow.step(step_id).text).strip()
+        assert question.text.lstrip("*").startswith(asked.lstrip("*")[:60]), (step_id, question.text)
+        return question
+
+    async def user(self, wa_id: str) -> dict:
+        row = await self.app.db.fetchone("SELECT * FROM users WHERE channel = 'whatsapp' AND user_ref = ?", (wa_id,))
+        assert row is not None
+        return dict(row)
+
+
+@pytest.fixture
+async def wa(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The real app on a fresh database, its WhatsApp webhook served on 127.0.0.1."""
+    clock = ManualClock(START)
+    async with WhatsAppStandin() as api:
+        settings = Settings(
+            database_path=tmp_path / "bot.sqlite3", whatsapp_token=api.token, whatsapp_phone_number_id=api.phone_number_id,
+            whatsapp_app_secret=api.app_secret, whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_base_url=api.base_url,
+        )
+        app = await build_app(settings, clock=clock)
+        client = GraphClient(settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_base_url)
+        channel = WhatsAppChannel(
+            app, client, app_secret=settings.whatsapp_app_secret, verify_token=settings.whatsapp_verify_token,
+            phone_number_id=settings.whatsapp_phone_number_id,
+        )
+        runner = await channel.start("127.0.0.1", 0)
+        host, port = runner.addresses[0][:2]
+        api.webhook_url = f"http://{host}:{port}/whatsapp"
+        try:
+            yield Harness(api, app, client, clock)
+        finally:
+            await runner.cleanup()
+            await client.close()
+            await app.close()
+
+
+def assert_whatsapp_text(sent: list[Sent]) -> None:
+    """No chat HTML reached WhatsApp: no tags, no entities."""
+    for message in sent:
+        assert not re.search(r"</?[bi]>|&(amp|lt|gt|quot|#\d+);", message.text), message.text
+        for option in message.options:
+            assert not re.search(r"</?[bi]>|&(amp|lt|gt);", option["title"]), option
+
+
+async def page_through(wa: Harness, wa_id: str, first: Sent, lang: str) -> list[Sent]:
+    """Every page of a long list, tapping "More…" from ``first`` on."""
+    pages, page = [first], first
+    more = wa.tr(lang, MORE)
+    while more in page.titles:
+        assert page.titles[-1] == more and len(page.options) == 10
+        assert await wa.api.tap(wa_id, page, more) == 200
+        [page] = wa.api.new_messages(wa_id)
+        pages.append(page)
+    return pages
+
+
+# ----------------------------------------------------------------- onboarding
+async def test_an_owner_onboards_in_hindi_by_tapping_buttons_and_list_rows(wa: Harness):
+    api, hi = wa.api, "hi"
+    me = "919876543210"
+    assert await api.send_text(me, "नमस्ते") == 200
+    language = wa.expect(me, hi, "language")
+    assert language.kind == "button" and language.titles == ["हिन्दी ✓", "English"]
+    await api.tap(me, language, "हिन्दी ✓")
+
+    consent = wa.expect(me, hi, "consent")
+    assert consent.kind == "button"
+    assert_hindi(consent.text)
+    await api.tap(me, consent, wa.option(hi, "consent", "yes"))
+    wa.expect(me, hi, "owner_name")
+    await api.send_text(me, "रमेश")
+    wa.expect(me, hi, "business_name")
+    await api.send_text(me, "रमेश ब्रास & संस")
+
+    # 36 states: a list in pages of nine, "और देखें…" naming the states that come next.
+    states = wa.expect(me, hi, "state")
+    assert states.kind == "list" and states.list_button == wa.tr(hi, CHOOSE) == "चुनें"
+    assert states.titles[-1] == "और देखें…"
+    assert states.options[-1]["description"].startswith(wa.option(hi, "state", "jharkhand"))
+    pages = await page_through(wa, me, states, hi)
+    assert len(pages) == 4
+    assert pages[2].text == wa.tr(hi, MORE_BODY, first=wa.app.texts.number(hi, 19), last=wa.app.texts.number(hi, 27),
+                                  total=wa.app.texts.number(hi, 36))
+    await api.tap(me, pages[2], wa.option(hi, "state", "uttar_pradesh"))
+
+    wa.expect(me, hi, "district")
+    await api.send_media(me, "sticker")  # not text: the bot says so and asks again
+    notice, again = api.new_messages(me)
+    assert notice.text == wa.tr(hi, "I can only read text and buttons. Please type your answer or tap a button.")
+    assert again.text == wa.tr(hi, wa.app.engine.flow.step("district").text)
+    await api.send_text(me, "मुरादाबाद")
+
+    sectors = wa.expect(me, hi, "sector")
+    assert sectors.kind == "list" and len(sectors.options) == 10  # twelve sectors: nine and "more"
+    await api.tap(me, sectors, wa.option(hi, "sector", "handicrafts"))
+    for step_id, option_id in (("udyam", "yes"), ("iec", "not_sure"), ("gst", "yes"), ("experience", "never")):
+        question = wa.expect(me, hi, step_id)
+        assert question.kind == "button", step_id
+        await api.tap(me, question, wa.option(hi, step_id, option_id))
+    turnover = wa.expect(me, hi, "turnover")
+    assert turnover.kind == "list" and len(turnover.options) == 4
+    await api.tap(me, turnover, wa.option(hi, "turnover", "upto_1_5_crore"))
+
+    # Several markets: each tap sends the list again with ticks (WhatsApp cannot edit it).
+    markets = wa.expect(me, hi, "markets")
+    await api.tap(me, markets, wa.option(hi, "markets", "europe"))
+    [markets] = api.new_messages(me)
+    assert "✅ " + wa.option(hi, "markets", "europe") in markets.titles
+    await api.tap(me, markets, wa.option(hi, "markets", "middle_east"))
+    [markets] = api.new_messages(me)
+    await api.tap(me, markets, wa.tr(hi, "Done"))
+
+    # The phone question offers the number this WhatsApp account belongs to.
+    phone = wa.expect(me, hi, "phone")
+    assert phone.kind == "button" and phone.titles == ["📱 +91 98765 43210"]
+    await api.tap(me, phone, "📱 +91 98765 43210")
+    summary = wa.expect(me, hi, "summary")
+    assert "रमेश ब्रास & संस" in summary.text and "+91 98765 43210" in summary.text
+    assert summary.text.startswith("*")  # the bold title, in WhatsApp's own formatting
+    await api.tap(me, summary, wa.tr(hi, "Confirm"))
+    thanks, menu = api.new_messages(me)
+    assert thanks.text.startswith(wa.tr(hi, "Thank you, {name}! Your profile is saved.", name="रमेश")[:20])
+    assert menu.kind == "list" and [o["id"] for o in menu.options][0] == "go:export_ready"
+
+    user = await wa.user(me)
+    assert json.loads(user["profile"]) == {
+        "owner_name": "रमेश", "business_name": "रमेश ब्रास & संस", "state": "uttar_pradesh", "district": "मुरादाबाद",
+        "sector": "handicrafts", "udyam": "yes", "iec": "not_sure", "gst": "yes", "experience": "never",
+        "turnover": "upto_1_5_crore", "markets": ["middle_east", "europe"], "phone": "+919876543210",
+    }
+    assert (user["lang"], user["consent"]) == ("hi", "given") and user["onboarded_at"] is not None
+    everything = api.messages(me)
+    for message in everything:
+        assert_hindi(message.text)
+    assert_whatsapp_text(everything)
+    assert api.refusals == []
+
+
+async def test_an_owner_onboards_in_english_by_typing(wa: Harness):
+    api, en = wa.api, "en"
+    me = "919812345678"
+    await api.send_text(me, "Hi")
+    for step_id, text in TYPED_EN:
+        question = wa.expect(me, "hi" if step_id == "language" else en, step_id)
+        assert question.kind == LAYOUT.get(step_id, "text"), step_id
+        assert await api.send_text(me, text) == 200
+    summary = wa.expect(me, en, "summary")
+    assert "Asha Crafts & Sons" in summary.text
+    await api.send_text(me, "1")
+    thanks, menu = api.new_messages(me)
+    assert thanks.text == wa.tr(en, "Thank you, {name}! Your profile is saved.", name="Asha Devi")
+    assert menu.list_button == "Choose"
+    user = await wa.user(me)
+    assert json.loads(user["profile"]) == TYPED_EN_PROFILE
+    assert (user["lang"], user["consent"]) == ("en", "given") and user["onboarded_at"] is not None
+    assert_whatsapp_text(api.messages(me))
+    assert api.refusals == []
+
+
+async def test_the_36_state_question_shows_every_state_once_and_old_pages_are_recognised(wa: Harness):
+    api, en = wa.api, "en"
+    me = "917700112233"
+    await api.send_text(me, "Hi")
+    for text in ("2", "yes", "Asha", "Asha Crafts"):
+        await api.send_text(me, text)
+    first = wa.expect(me, en, "state")
+    assert first.list_button == "Choose" and first.titles[-1] == "More…"
+    assert first.options[-1]["description"] == "Jharkhand, Karnataka, Kerala, Madhya Pradesh, Maharashtra, Manipur…"
+    pages = await page_through(wa, me, first, en)
+    assert [p.text for p in pages[1:]] == ["More choices: 10–18 of 36", "More choices: 19–27 of 36", "More choices: 28–36 of 36"]
+    rows = [o for p in pages for o in p.options if not o["id"].startswith("wa.more:")]
+    assert [o["id"].split(":", 1)[1] for o in rows] == STATE_IDS  # every state once, in order
+    assert all(len(o["title"]) <= 24 for o in rows)
+    cut = pages[3].option("Dadra NH & Daman Diu")  # fits; a longer label would continue in the description
+    assert cut["title"] == "Dadra NH & Daman Diu"
+
+    await api.tap(me, pages[3], "Puducherry")  # a state on the last page answers the question
+    wa.expect(me, en, "district")
+    await api.tap(me, first, "More…")  # paging an answered question
+    await api.tap(me, pages[1], "Kerala")  # a row of an old page
+    assert [m.text for m in api.new_messages(me)] == [EARLIER, EARLIER]
+    assert json.loads((await wa.user(me))["profile"])["state"] == "puducherry"
+    assert api.refusals == []
+
+
+# ----------------------------------------------------------------- the webhook's defences
+async def test_a_forged_or_missing_signature_is_refused_and_nothing_is_stored(wa: Harness):
+    api = wa.api
+    note = api.notification("919811122233", {"id": "wamid.forged", "type": "text", "text": {"body": "Hi"}})
+    body = json.dumps(note).encode()
+    assert await api.post(body, signature=None) == 403
+    assert await api.post(body, signature=api.sign(body, secret="not-the-app-secret")) == 403
+    assert await api.post(body, signature=api.sign(body + b" ")) == 403  # signed, then changed
+    assert await api.post(body, signature="sha1=" + api.sign(body)[7:]) == 403
+    assert await api.post(b"{not json", signature=api.sign(b"{not json")) == 400
+    assert (await wa.app.db.fetchone("SELECT COUNT(*) FROM users"))[0] == 0
+    assert (await wa.app.db.fetchone("SELECT COUNT(*) FROM seen_updates"))[0] == 0
+    assert api.sent == []
+
+    assert await api.post(body) == 200  # the same notification, signed by Meta
+    assert (await wa.app.db.fetchone("SELECT COUNT(*) FROM users"))[0] == 1
+    assert len(api.sent) == 1
+
+
+async def test_the_verification_handshake_needs_the_verify_token(wa: Harness):
+    assert await wa.api.verify(token=VERIFY_TOKEN, challenge="84213") == (200, "84213")
+    assert (await wa.api.verify(token="guess", challenge="84213"))[0] == 403
+    assert (await wa.api.verify(mode="unsubscribe", token=VERIFY_TOKEN))[0] == 403
+
+
+async def test_a_message_delivered_twice_is_handled_once(wa: Harness):
+    api = wa.api
+    me = "919800000001"
+    await api.send_text(me, "Hi", message_id="wamid.first")
+    wa.expect(me, "hi", "language")
+    assert await api.send_text(me, "Hi", message_id="wamid.first") == 200
+    assert api.new_messages(me) == []
+    await api.send_text(me, "2", message_id="wamid.second")
+    wa.expect(me, "en", "consent")
+    await api.send_text(me, "2", message_id="wamid.second")  # Meta retries the same message
+    assert api.new_messages(me) == []
+    seen = await wa.app.db.fetchall("SELECT update_id FROM seen_updates WHERE channel = 'whatsapp' ORDER BY update_id")
+    assert [r[0] for r in seen] == ["wamid.first", "wamid.second"]
+    assert (await wa.user(me))["lang"] == "en"
+
+
+# ----------------------------------------------------------------- the outbox
+async def test_a_reminder_in_the_outbox_reaches_a_whatsapp_owner(wa: Harness):
+    api, app = wa.api, wa.app
+    me = "919811111111"
+    await api.send_text(me, "Hi")
+    for _, text in TYPED_EN:
+        await api.send_text(me, text)
+    await api.send_text(me, "1")
+    menu = api.new_messages(me)[-1]
+    module = app.engine.content.module("export_ready")
+    await api.tap(me, menu, next(o["title"] for o in menu.options if o["id"] == "go:export_ready"))
+    lesson = api.new_messages(me)[-1]
+    assert lesson.text.startswith(f"*{module.title}")
+
+    wa.clock.advance(SILENCE)
+    assert await app.reminders.run_once() == 1
+    worker = app.delivery({"whatsapp": WhatsAppSender(wa.client, app.texts)})
+    api.fail_next(status=400, code=130429, message="Rate limit hit")  # WhatsApp's throughput limit first
+    assert await worker.drain() == 1
+    assert worker.stats.flood_waits == 1 and api.new_messages(me) == []
+    row = await app.db.fetchone("SELECT status, attempts FROM outbox WHERE kind = 'reminder'")
+    assert row["status"] == "pending"
+    wa.clock.advance(5)
+    assert await worker.drain() == 1
+    [reminder] = api.new_messages(me)
+    expected = REMINDER.format(name="Asha Devi", module=module.title) + "\n" + REMINDER_FOOTER
+    assert reminder.text == to_whatsapp(expected)
+    assert reminder.kind == "button" and reminder.options == [{"id": "go:export_ready", "title": CONTINUE}]
+    row = await app.db.fetchone("SELECT status, message_ref FROM outbox WHERE kind = 'reminder'")
+    assert row["status"] == "sent" and row["message_ref"] == reminder.id
+
+    await api.tap(me, reminder, CONTINUE)
+    [reopened] = api.new_messages(me)
+    assert reopened.text == lesson.text  # the lesson they stopped at
+    assert api.refusals == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "outcome", "flood"),
+    [
+        (429, 4, RetryLater, True),  # app-level rate limit
+        (400, 130429, RetryLater, True),  # throughput
+        (400, 131056, RetryLater, False),  # too many messages to this user: only this row waits
+        (503, 131016, RetryLater, False),
+        (400, 131047, Refused, None),  # 24 hours since the user last wrote: only templates may go
+        (400, 131026, Blocked, None),  # not deliverable (e.g. the user blocked the business)
+        (400, 131009, Refused, None),
+    ],
+)
+async def test_graph_api_errors_become_the_delivery_workers_outcomes(wa: Harness, status, code, outcome, flood):
+    sender = WhatsAppSender(wa.client, wa.app.texts)
+    wa.api.fail_next(status=status, code=code, retry_after=7 if status == 429 else None)
+    with pytest.raises(outcome) as caught:
+        await sender.send("919822222222", Say("Hello"))
+    if flood is not None:
+        assert caught.value.flood is flood
+    if status == 429:
+        assert caught.value.seconds == 7
+    assert await sender.send("919822222222", Say("Hello")) is not None  # the next one goes through
+    assert [m.text for m in wa.api.sent] == ["Hello"]
+
+
+async def test_a_user_who_cannot_be_reached_is_marked_blocked(wa: Harness):
+    api, app = wa.api, wa.app
+    me = "919833333333"
+    await api.send_text(me, "Hi")
+    user = await wa.user(me)
+    await app.outbox.enqueue([Outgoing("whatsapp", me, "notice", Say("News"), user_id=user["id"])], int(wa.clock.now()))
+    api.fail_next(code=131026, message="Message undeliverable")
+    await app.delivery({"whatsapp": WhatsAppSender(wa.client)}).drain()
+    assert (await app.db.fetchone("SELECT status FROM outbox"))[0] == "blocked"
+    assert (await wa.user(me))["blocked_at"] is not None
+
+
+# ----------------------------------------------------------------- rendering
+def test_chat_html_becomes_whatsapp_formatting():
+    assert to_whatsapp("<b>Your details </b>\n• Business: A &amp; B &lt;3") == "*Your details* \n• Business: A & B <3"
+    assert to_whatsapp("<b>Two\nlines</b> and <i>this</i>") == "*Two*\n*lines* and _this_"
+    assert to_whatsapp("<b><i>both</i></b>") == "*_both_*"
+
+
+def test_what_does_not_fit_is_laid_out_within_whatsapps_limits(catalogs):
+    render = Renderer(catalogs, "en").messages
+    long_text = "\n".join(f"Line {i}: " + "x" * 90 for i in range(60))  # ~6000 characters
+    pieces = render(Say(long_text))
+    assert [m["type"] for m in pieces] == ["text", "text"]
+    assert "".join(m["text"]["body"] for m in pieces).replace("\n", "") == long_text.replace("\n", "")
+
+    yes_no = (Choice("1:yes", "Yes"), Choice("1:no", "No"))
+    asked = render(Say("Q" * 1500, yes_no))
+    assert [m["type"] for m in asked] == ["text", "interactive"]
+    assert asked[1]["interactive"]["type"] == "button" and len(asked[1]["interactive"]["body"]["text"]) <= 1024
+    assert len(asked[0]["text"]["body"]) + len(asked[1]["interactive"]["body"]["text"]) == 1500
+
+    wordy = (Choice("1:a", "A label far too long for a button"), Choice("1:b", "Short"))
+    assert render(Say("Pick", wordy))[0]["interactive"]["type"] == "list"
+    twins = (Choice("1:a", "Same"), Choice("1:b", "Same"))
+    assert render(Say("Pick", twins))[0]["interactive"]["type"] == "list"
+    long_row = render(Say("Pick", (Choice("1:c", "An option with a label of forty characters"), *wordy)))
+    row = long_row[0]["interactive"]["action"]["sections"][0]["rows"][0]
+    assert row["title"] == "An option with a label…" and row["description"] == "An option with a label of forty characters"
+    for message in [*pieces, *asked, *long_row]:
+        assert check({"messaging_product": "whatsapp", "to": "1", **message}) is None
+
+
+def test_whatsapp_settings_are_checked_and_secrets_kept_out_of_repr():
+    env = {
+        "WHATSAPP_TOKEN": "EAAG-secret-token", "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+        "WHATSAPP_APP_SECRET": "app-secret-123", "WHATSAPP_VERIFY_TOKEN": "verify-456",
+    }
+    settings = Settings.from_env(env, env_file=None)
+    assert (settings.whatsapp_phone_number_id, settings.whatsapp_api_base_url) == ("106540352242922", "https://graph.facebook.com/v21.0")
+    assert not any(secret in repr(settings) for secret in ("EAAG-secret-token", "app-secret-123", "verify-456"))
+    with pytest.raises(ConfigError, match="WHATSAPP_APP_SECRET"):
+        Settings.from_env({**env, "WHATSAPP_APP_SECRET": ""}, env_file=None)
+    with pytest.raises(ConfigError, match="WHATSAPP_PHONE_NUMBER_ID"):
+        Settings.from_env({**env, "WHATSAPP_PHONE_NUMBER_ID": "+91 98765"}, env_file=None)

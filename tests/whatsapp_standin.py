@@ -1,0 +1,360 @@
+"""A local stand-in for the WhatsApp Cloud API and the phones that talk to the bot, for tests.
+
+`WhatsAppStandin` is an aiohttp server on 127.0.0.1 serving the Graph API's
+``POST /v21.0/{phone_number_id}/messages`` closely enough that the bot's ``GraphClient`` runs
+against it unchanged (``base_url=api.base_url``). It records every message the bot sends and
+refuses what WhatsApp refuses, with a Graph API error body (code 131009 and the reason in
+``error_data.details``): a wrong token (401, code 190), a text over 4096 characters, an
+interactive body over 1024, more than 3 reply buttons, a button title over 20 characters,
+repeated button ids or titles, a list with more than 10 rows, a row title over 24 characters
+or a description over 72, a list button label over 20, repeated row ids, a section title over
+24 (or missing when there are several sections).
+
+It also plays the users: ``send_text``, ``tap``, ``send_contact``, ``send_media`` POST a
+notification to ``webhook_url`` the way Meta does (``entry[].changes[].value.messages[]``,
+signed with ``X-Hub-Signature-256``) and return the HTTP status the bot answered. The bot
+answers after its replies went out, so when a call returns, the replies are recorded.
+
+Usage::
+
+    async with WhatsAppStandin() as api:
+        client = GraphClient(api.token, api.phone_number_id, api.base_url)
+        ...serve the bot's webhook app; api.webhook_url = "http://127.0.0.1:<port>/whatsapp"
+        await api.send_text("919876543210", "hi")
+        [question] = api.new_messages("919876543210")   # what the bot sent since the last look
+        await api.tap("919876543210", question, "English")  # a reply button or list row, by title
+        assert api.refusals == []
+
+Faults: ``fail_next(count, status=..., code=..., retry_after=...)`` answers the next sends with
+a Graph API error instead of delivering them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+TEXT_MAX = 4096
+BODY_MAX = 1024
+BUTTONS_MAX = 3
+BUTTON_TITLE_MAX = 20
+BUTTON_ID_MAX = 256
+ROWS_MAX = 10
+SECTIONS_MAX = 10
+ROW_TITLE_MAX = 24
+ROW_DESCRIPTION_MAX = 72
+ROW_ID_MAX = 200
+LIST_BUTTON_MAX = 20
+SECTION_TITLE_MAX = 24
+FOOTER_MAX = 60
+
+
+@dataclass
+class Sent:
+    """A message the bot sent, as WhatsApp accepted it."""
+
+    id: str
+    to: str
+    body: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """"text", "button" (reply buttons) or "list"."""
+        return self.body["interactive"]["type"] if self.body["type"] == "interactive" else self.body["type"]
+
+    @property
+    def text(self) -> str:
+        """The text the user reads (a text message's body or an interactive message's body)."""
+        if self.body["type"] == "text":
+            return self.body["text"]["body"]
+        if self.body["type"] == "interactive":
+            return self.body["interactive"]["body"]["text"]
+        return ""
+
+    @property
+    def options(self) -> list[dict[str, str]]:
+        """The reply buttons or list rows, each ``{"id", "title"[, "description"]}``."""
+        if self.body["type"] != "interactive":
+            return []
+        action = self.body["interactive"]["action"]
+        if "buttons" in action:
+            return [dict(b["reply"]) for b in action["buttons"]]
+        return [dict(row) for section in action["sections"] for row in section["rows"]]
+
+    @property
+    def titles(self) -> list[str]:
+        """The titles of the buttons or rows, in order."""
+        return [o["title"] for o in self.options]
+
+    @property
+    def list_button(self) -> str | None:
+        """The label of the button that opens a list."""
+        return self.body["interactive"]["action"].get("button") if self.kind == "list" else None
+
+    def option(self, label: str) -> dict[str, str]:
+        """The button or row titled ``label`` (or whose description is ``label``, for cut titles)."""
+        for option in self.options:
+            if label in (option["title"], option.get("description")):
+                return option
+        raise LookupError(f"no option {label!r} in {self.titles}")
+
+
+@dataclass
+class Fault:
+    status: int
+    code: int
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass
+class WhatsAppStandin:
+    """The Graph API stand-in and the users' phones (see the module docstring)."""
+
+    token: str = "standin-access-token"
+    app_secret: str = "standin-app-secret"
+    phone_number_id: str = "106540352242922"
+    display_number: str = "15550783881"
+    webhook_url: str = ""
+    sent: list[Sent] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (to, why)
+    requests: int = 0
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._faults: list[Fault] = []
+        self._cursor: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.base_url = ""
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> WhatsAppStandin:
+        app = web.Application()
+        app.router.add_post("/v21.0/{number}/messages", self._messages)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/v21.0"
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ----------------------------------------------------------------- the Graph API
+    def fail_next(self, count: int = 1, *, status: int = 400, code: int = 131000, message: str = "Something went wrong",
+                  retry_after: float | None = None) -> None:
+        """Answer the next ``count`` sends with this Graph API error."""
+        self._faults += [Fault(status, code, message, retry_after)] * count
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._error(401, 190, "Error validating access token", "")
+        if request.match_info["number"] != self.phone_number_id:
+            return self._error(400, 100, "Unsupported post request", "")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, 100, "Invalid JSON", "")
+        to = str(body.get("to", ""))
+        why = check(body)
+        if why is not None:
+            self.refusals.append((to, why))
+            return self._error(400, 131009, "(#131009) Parameter value is not valid", why)
+        if self._faults:
+            fault = self._faults.pop(0)
+            headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after else None
+            return self._error(fault.status, fault.code, fault.message, fault.message, headers)
+        message = Sent(f"wamid.out.{next(self._ids)}", to, body)
+        self.sent.append(message)
+        return web.json_response({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": message.id}],
+        })
+
+    @staticmethod
+    def _error(status: int, code: int, message: str, details: str, headers: dict[str, str] | None = None) -> web.Response:
+        error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf"}
+        if details:
+            error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+        return web.json_response({"error": error}, status=status, headers=headers)
+
+    # ----------------------------------------------------------------- observing
+    def messages(self, wa_id: str) -> list[Sent]:
+        """Everything sent to ``wa_id``."""
+        return [m for m in self.sent if m.to == wa_id]
+
+    def new_messages(self, wa_id: str) -> list[Sent]:
+        """What was sent to ``wa_id`` since the previous ``new_messages`` for it."""
+        mine = self.messages(wa_id)
+        start = self._cursor.get(wa_id, 0)
+        self._cursor[wa_id] = len(mine)
+        return mine[start:]
+
+    # ----------------------------------------------------------------- the users
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        """The ``X-Hub-Signature-256`` Meta would send for ``body``."""
+        key = (self.app_secret if secret is None else secret).encode()
+        return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+    def notification(self, wa_id: str, message: dict[str, Any], name: str = "Test User") -> dict[str, Any]:
+        """A webhook notification carrying one user message."""
+        message = {"from": wa_id, "timestamp": str(int(time.time())), **message}
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": self.display_number, "phone_number_id": self.phone_number_id},
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [message],
+        }
+        return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
+
+    async def post(self, payload: dict[str, Any] | bytes, *, signature: str | None = "auto") -> int:
+        """POST ``payload`` to the bot's webhook, signed unless ``signature`` says otherwise."""
+        assert self._session is not None and self.webhook_url, "set webhook_url first"
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "auto":
+            signature = self.sign(body)
+        if signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        async with self._session.post(self.webhook_url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    def _message_id(self, given: str | None) -> str:
+        return given or f"wamid.in.{next(self._ids)}"
+
+    async def send_text(self, wa_id: str, text: str, *, message_id: str | None = None, signature: str | None = "auto") -> int:
+        """The user types ``text``."""
+        message = {"id": self._message_id(message_id), "type": "text", "text": {"body": text}}
+        return await self.post(self.notification(wa_id, message), signature=signature)
+
+    async def tap(self, wa_id: str, sent: Sent, label: str) -> int:
+        """The user taps the reply button or list row titled ``label`` on ``sent``."""
+        option = sent.option(label)
+        if sent.kind == "button":
+            interactive = {"type": "button_reply", "button_reply": {"id": option["id"], "title": option["title"]}}
+        else:
+            interactive = {"type": "list_reply", "list_reply": {k: option[k] for k in ("id", "title", "description") if k in option}}
+        message = {
+            "id": self._message_id(None),
+            "type": "interactive",
+            "interactive": interactive,
+            "context": {"from": self.display_number, "id": sent.id},
+        }
+        return await self.post(self.notification(wa_id, message))
+
+    async def send_contact(self, wa_id: str, phone: str, name: str = "Friend") -> int:
+        """The user shares a contact card."""
+        card = {"name": {"formatted_name": name, "first_name": name}, "phones": [{"phone": phone, "type": "CELL"}]}
+        message = {"id": self._message_id(None), "type": "contacts", "contacts": [card]}
+        return await self.post(self.notification(wa_id, message))
+
+    async def send_media(self, wa_id: str, kind: str) -> int:
+        """The user sends a sticker, an image, a voice note… (``kind`` is WhatsApp's type name)."""
+        media = {"mime_type": "image/webp", "sha256": "x", "id": "1234567890"}
+        message = {"id": self._message_id(None), "type": kind, kind: media}
+        return await self.post(self.notification(wa_id, message))
+
+    async def verify(self, *, mode: str = "subscribe", token: str, challenge: str = "1158201444") -> tuple[int, str]:
+        """Meta's subscription handshake against the webhook: ``(status, body)``."""
+        assert self._session is not None
+        params = {"hub.mode": mode, "hub.verify_token": token, "hub.challenge": challenge}
+        async with self._session.get(self.webhook_url, params=params) as response:
+            return response.status, await response.text()
+
+
+def check(body: dict[str, Any]) -> str | None:
+    """Why WhatsApp would refuse this send request, or ``None``."""
+    if body.get("messaging_product") != "whatsapp":
+        return "messaging_product must be whatsapp"
+    if not str(body.get("to", "")).isdigit():
+        return "to must be a phone number"
+    kind = body.get("type")
+    if kind == "text":
+        text = (body.get("text") or {}).get("body", "")
+        if not text.strip():
+            return "text.body is required"
+        if len(text) > TEXT_MAX:
+            return f"text.body is {len(text)} characters; the limit is {TEXT_MAX}"
+        return None
+    if kind != "interactive":
+        return f"unsupported message type {kind!r}"
+    interactive = body.get("interactive") or {}
+    text = (interactive.get("body") or {}).get("text", "")
+    if not text.strip():
+        return "interactive.body.text is required"
+    if len(text) > BODY_MAX:
+        return f"interactive.body.text is {len(text)} characters; the limit is {BODY_MAX}"
+    footer = (interactive.get("footer") or {}).get("text", "")
+    if len(footer) > FOOTER_MAX:
+        return f"footer is {len(footer)} characters; the limit is {FOOTER_MAX}"
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        buttons = action.get("buttons") or []
+        if not 1 <= len(buttons) <= BUTTONS_MAX:
+            return f"{len(buttons)} buttons; 1 to {BUTTONS_MAX} are allowed"
+        ids, titles = [], []
+        for button in buttons:
+            reply = button.get("reply") or {}
+            if button.get("type") != "reply":
+                return "button type must be reply"
+            title, button_id = reply.get("title", ""), reply.get("id", "")
+            if not title or len(title) > BUTTON_TITLE_MAX:
+                return f"button title {title!r} is {len(title)} characters; 1 to {BUTTON_TITLE_MAX} are allowed"
+            if not button_id or len(button_id) > BUTTON_ID_MAX or button_id != button_id.strip():
+                return f"button id {button_id!r} is not valid"
+            ids.append(button_id)
+            titles.append(title)
+        if len(set(ids)) != len(ids):
+            return "button ids must be unique"
+        if len(set(titles)) != len(titles):
+            return "button titles must be unique"
+        return None
+    if interactive.get("type") == "list":
+        label = action.get("button", "")
+        if not label or len(label) > LIST_BUTTON_MAX:
+            return f"list button {label!r} is {len(label)} characters; 1 to {LIST_BUTTON_MAX} are allowed"
+        sections = action.get("sections") or []
+        if not 1 <= len(sections) <= SECTIONS_MAX:
+            return f"{len(sections)} sections; 1 to {SECTIONS_MAX} are allowed"
+        rows = []
+        for section in sections:
+            title = section.get("title")
+            if len(sections) > 1 and not title:
+                return "section title is required when there are several sections"
+            if title is not None and len(title) > SECTION_TITLE_MAX:
+                return f"section title {title!r} is {len(title)} characters; the limit is {SECTION_TITLE_MAX}"
+            rows += section.get("rows") or []
+        if not 1 <= len(rows) <= ROWS_MAX:
+            return f"{len(rows)} rows; 1 to {ROWS_MAX} are allowed"
+        for row in rows:
+            title, row_id, description = row.get("title", ""), row.get("id", ""), row.get("description", "")
+            if not title or len(title) > ROW_TITLE_MAX:
+                return f"row title {title!r} is {len(title)} characters; 1 to {ROW_TITLE_MAX} are allowed"
+            if not row_id or len(row_id) > ROW_ID_MAX:
+                return f"row id {row_id!r} is not valid"
+            if len(description) > ROW_DESCRIPTION_MAX:
+                return f"row description is {len(description)} characters; the limit is {ROW_DESCRIPTION_MAX}"
+        ids = [row.get("id") for row in rows]
+        if len(set(ids)) != len(ids):
+            return "row ids must be unique"
+        return None
+    return f"unsupported interactive type {interactive.get('type')!r}"
