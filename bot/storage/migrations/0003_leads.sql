@@ -21,6 +21,8 @@ CREATE TABLE startup_staff (
     name       TEXT,
     lang       TEXT    NOT NULL DEFAULT 'en',
     linked_at  INTEGER NOT NULL,
+    blocked_at  INTEGER,                      -- the chat blocked the bot (403); cleared when it writes again
+    blocked_row INTEGER NOT NULL DEFAULT 0,   -- last blocked outbox row already reported to the admins
     PRIMARY KEY (channel, chat_ref)
 ) WITHOUT ROWID;
 CREATE INDEX staff_by_startup ON startup_staff (startup_id);
@@ -76,3 +78,8 @@ CREATE TABLE lead_history (
 );
 CREATE INDEX lead_history_by_lead ON lead_history (lead_id, at);
 CREATE INDEX lead_history_by_status ON lead_history (status, at);
+
+-- Weekly load per startup (capacity share) and the last offer (round robin).
+CREATE INDEX lead_offers_by_startup ON lead_offers (startup_id, offered_at);
+-- Owners a startup brought through its referral link.
+CREATE INDEX users_by_referral ON users (referral_code) WHERE referral_code IS NOT NULL;
