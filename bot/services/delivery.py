@@ -6,15 +6,26 @@
 - 5xx, timeouts, network errors → the row is retried with exponential backoff, then failed.
 - 403 → the user has blocked the bot: the row and the user are marked, pending rows for that
   chat are dropped.
-A row is marked 'sending' before the request and 'sent' right after, so a row is never sent twice.
+
+Exactly once: a row is marked 'sending' before its request and 'sent' after, so a row is never
+sent twice. To hold the rate without holding many rows in doubt, the work is pipelined: rows
+are reserved from the outbox a fraction of a second ahead ('claimed', which a restart simply
+puts back on the queue), each small group is marked 'sending' a few milliseconds before its
+time slot, requests run concurrently, and the 'sent' marks are committed in batches every few
+tens of milliseconds. A crash (SIGKILL) therefore leaves only the rows of the last few tens of
+milliseconds in doubt — 'unknown' after the restart, never sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ..core.messages import Say
@@ -55,6 +66,7 @@ class DeliveryStats:
     failed: int = 0
     blocked: int = 0
     flood_waits: int = 0
+    in_doubt: int = 0  # rows found 'sending' at start-up (marked 'unknown', not resent)
     by_batch: dict[int, int] = field(default_factory=dict)
 
 
@@ -69,22 +81,37 @@ class DeliveryWorker:
         clock: Clock | None = None,
         rate: float = 25.0,
         per_chat_interval: float = 1.0,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         on_sent: Callable[[OutboxRow], Awaitable[None]] | None = None,
+        tick: float = 0.0,
+        flush_interval: float = 0.02,
     ):
         self.outbox = outbox
         self.senders = senders
         self.clock = clock or SystemClock()
         self.rate = rate
         self.per_chat_interval = per_chat_interval
-        self.concurrency = concurrency
+        # Enough requests in flight to hold the rate when each takes ~250 ms (a slow network).
+        self.concurrency = int(concurrency) if concurrency else max(8, math.ceil(rate / 4))
         self.on_sent = on_sent
+        self.tick = tick  # rows whose slots fall within one tick are marked 'sending' together (0: only overdue ones)
+        self.flush_interval = flush_interval
+        self.batch = max(self.concurrency, math.ceil(rate / 5))  # reserve ~0.2 s of work at a time
+        # A slot missed by a hiccup (a slow commit, a GC pause) is made up within this much time,
+        # as a short burst, instead of being lost: the rate holds without exceeding it by more.
+        self.catch_up = 0.1
+        # A group takes one slot per row before any request starts: never more rows than slots.
+        self.group_max = max(1, min(self.concurrency, math.ceil(rate * (tick + self.catch_up))))
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_by_chat: dict[tuple[str, str], float] = {}
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._tasks: set[asyncio.Task] = set()
+        self._done: list[tuple[int, str | None]] = []
+        self._flush_lock = asyncio.Lock()
+        self._last_flush = 0.0
 
     def wake(self) -> None:
         """New rows may be due: look now rather than at the next poll."""
@@ -93,63 +120,152 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event, poll: float = 5.0) -> None:
         """Deliver until ``stop`` is set."""
         recovered = await self.outbox.recover(int(self.clock.now()))
+        self.stats.in_doubt += recovered
         if recovered:
             log.warning("%d outbox message(s) were being sent when the bot stopped; not resending them", recovered)
-        while not stop.is_set():
-            handled = await self.drain_once()
-            if handled:
-                continue
-            self._wake.clear()
-            due = await self.outbox.next_due()
-            timeout = poll if due is None else min(poll, max(0.05, due - self.clock.now()))
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        try:
+            while not stop.is_set():
+                handled = await self._pump(stop)
+                if handled:
+                    continue
+                await self._settle()
+                self._wake.clear()
+                due = await self.outbox.next_due()
+                timeout = poll if due is None else min(poll, max(0.05, due - self.clock.now()))
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            await self._settle()
 
     async def drain(self) -> int:
         """Deliver everything due now (tests, scripts); returns how many rows were handled."""
         total = 0
-        while handled := await self.drain_once():
+        while True:
+            handled = await self._pump()
             total += handled
+            if handled:
+                continue
+            if not self._tasks:
+                break
+            await self._settle()
+        await self._settle()
         return total
 
     async def drain_once(self) -> int:
-        """Claim one batch of due rows and deliver it."""
-        # Claim only what can go out at once: a crash leaves at most this many rows in doubt.
-        rows = await self.outbox.claim(int(self.clock.now()), limit=self.concurrency)
+        """Reserve one batch of due rows and deliver it."""
+        handled = await self._pump()
+        await self._settle()
+        return handled
+
+    async def flush(self) -> None:
+        """Commit the 'sent' marks of the requests that have finished."""
+        async with self._flush_lock:
+            self._last_flush = asyncio.get_running_loop().time()
+            if not self._done:
+                return
+            done, self._done = self._done, []
+            await self.outbox.sent_many(done, int(self.clock.now()))
+
+    async def _settle(self) -> None:
+        """Wait for every request in flight, then commit their outcomes."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.flush()
+
+    async def _pump(self, stop: asyncio.Event | None = None) -> int:
+        """Reserve a batch and start its requests, each in its time slot; returns the batch size.
+
+        Returns when the last request of the batch has started, not finished, so the next batch
+        follows without a gap in the pacing.
+        """
+        rows = await self.outbox.reserve(int(self.clock.now()), self.batch)
         if not rows:
             return 0
-        await asyncio.gather(*(self._deliver(row) for row in rows))
-        return len(rows)
-
-    async def _pace(self, row: OutboxRow) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            wait = max(self._paused_until - now, self._next_slot - now)
-            chat = (row.channel, row.chat_ref)
-            last = self._last_by_chat.get(chat)
-            if last is not None:
-                wait = max(wait, last + self.per_chat_interval - now)
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
-        self._next_slot = max(self._next_slot, loop.time()) + 1.0 / self.rate
-        self._last_by_chat[chat] = loop.time()
+        queue = deque(rows)
+        later: list[tuple[float, int, OutboxRow]] = []  # rows waiting for their chat's interval
+        order = itertools.count()
+        unlaunched = {row.id for row in rows}  # claimed, not yet 'sending': safe to put back
+        try:
+            await self._launch(queue, later, order, unlaunched, stop)
+        except asyncio.CancelledError:  # stopping mid-batch: what was never sent goes back on the queue
+            await asyncio.shield(self.outbox.release(list(unlaunched)))
+            raise
         if len(self._last_by_chat) > 10_000:  # bounded: forget chats not seen within the interval
             cutoff = loop.time() - self.per_chat_interval
             self._last_by_chat = {k: v for k, v in self._last_by_chat.items() if v > cutoff}
+        return len(rows)
 
-    async def _deliver(self, row: OutboxRow) -> None:
-        sender = self.senders.get(row.channel)
-        if sender is None:
-            await self.outbox.fail(row.id, f"no sender for channel {row.channel!r}")
-            self.stats.failed += 1
-            return
-        async with self._slots:
-            await self._pace(row)
+    async def _launch(
+        self,
+        queue: deque[OutboxRow],
+        later: list[tuple[float, int, OutboxRow]],
+        order: itertools.count,
+        unlaunched: set[int],
+        stop: asyncio.Event | None,
+    ) -> None:
+        """Give each reserved row its time slot, mark it 'sending' at that moment, start its request."""
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.rate
+        while queue or later:
+            if stop is not None and stop.is_set():
+                await self.outbox.release(list(unlaunched))
+                return
+            now = loop.time()
+            # Behind by more than ``catch_up`` means idle (or a long stall): start afresh, no burst.
+            start = max(self._next_slot, self._paused_until) if self._next_slot >= now - self.catch_up else now
+            slot, horizon = start, max(start, now) + self.tick
+            group: list[tuple[float, OutboxRow]] = []
+            while len(group) < self.group_max and slot <= horizon:
+                if later and later[0][0] <= slot:
+                    row = heapq.heappop(later)[2]
+                elif queue:
+                    row = queue.popleft()
+                else:
+                    break
+                chat = (row.channel, row.chat_ref)
+                ready = self._last_by_chat.get(chat, -math.inf) + self.per_chat_interval
+                if ready > slot:
+                    heapq.heappush(later, (ready, next(order), row))
+                    continue
+                group.append((slot, row))
+                self._last_by_chat[chat] = slot
+                slot += interval
+                self._next_slot = slot
+            if not group:  # only rows whose chats must wait
+                await asyncio.sleep(max(0.0, later[0][0] - loop.time()))
+                continue
+            wait = group[0][0] - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            for _ in group:
+                await self._slots.acquire()
+            live = await self.outbox.start_sending([row.id for _, row in group])
+            for slot_at, row in group:
+                unlaunched.discard(row.id)
+                if row.id not in live:  # cancelled or dropped since it was reserved
+                    self._slots.release()
+                    continue
+                task = asyncio.create_task(self._deliver(replace(row, attempts=row.attempts + 1), slot_at))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(self._done) >= self.batch or loop.time() - self._last_flush >= self.flush_interval:
+                await self.flush()
+
+    async def _deliver(self, row: OutboxRow, slot: float) -> None:
+        try:
+            sender = self.senders.get(row.channel)
+            if sender is None:
+                await self.outbox.fail(row.id, f"no sender for channel {row.channel!r}")
+                self.stats.failed += 1
+                return
+            loop = asyncio.get_running_loop()
+            wait = max(slot, self._paused_until) - loop.time()
+            if wait > 0:  # a 429 may have paused the worker since this row got its slot
+                await asyncio.sleep(wait)
             try:
                 ref = await sender.send(row.chat_ref, row.say)
             except RetryLater as exc:
@@ -164,7 +280,14 @@ class DeliveryWorker:
                 await self.outbox.fail(row.id, str(exc))
                 self.stats.failed += 1
                 return
-            await self.outbox.sent(row.id, int(self.clock.now()), ref)
+            except Exception as exc:  # the request may have gone out: never resend, say why
+                log.exception("outbox row %s: unexpected error while sending", row.id)
+                await self.outbox.fail(row.id, f"unexpected error: {exc!r}")
+                self.stats.failed += 1
+                return
+            self._done.append((row.id, ref))
+        finally:
+            self._slots.release()
         self.stats.sent += 1
         if row.batch_id is not None:
             self.stats.by_batch[row.batch_id] = self.stats.by_batch.get(row.batch_id, 0) + 1

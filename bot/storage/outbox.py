@@ -1,8 +1,11 @@
 """The outbox: messages that must be delivered once, stored before they are sent.
 
 Producers ``enqueue`` rows (inside their own transaction when the message is a consequence of
-a change, so a crash cannot keep one without the other). The delivery worker ``claim``s due
-rows, sends them and records the outcome.
+a change, so a crash cannot keep one without the other). The delivery worker ``reserve``s due
+rows ('claimed': taken off the queue but not yet handed to the platform, so a restart simply
+puts them back), marks each 'sending' right before its request (``start_sending``), and records
+the outcome ('sent' in batches with ``sent_many``). Only rows left 'sending' by a crash are in
+doubt: they become 'unknown' and are never sent again.
 """
 
 from __future__ import annotations
@@ -85,12 +88,85 @@ class SqliteOutbox:
             return await self.add(conn, items, now)
 
     async def recover(self, now: int) -> int:
-        """After a restart: rows a crash left 'sending' become 'unknown' (never sent twice)."""
+        """After a restart: rows a crash left 'sending' become 'unknown' (never sent twice).
+
+        Rows only 'claimed' were never handed to the platform: they go back to 'pending'.
+        Returns how many rows are in doubt.
+        """
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending' WHERE status = 'sending'"
             )
+            await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed'")
             return cur.rowcount
+
+    async def reserve(self, now: int, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` due rows, taken off the queue ('claimed') but not yet 'sending'.
+
+        Broadcast rows to owners who opted out, blocked the bot or withdrew consent since the
+        broadcast was enqueued are set aside here ('skipped') instead of being sent.
+        """
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE outbox SET status = 'claimed' WHERE id IN ("
+                " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT ?"
+                ") RETURNING id, user_id, channel, chat_ref, kind, payload, attempts, batch_id",
+                (now, limit),
+            )
+            rows = await cur.fetchall()
+            broadcast = [r["id"] for r in rows if r["kind"] == "broadcast"]
+            skipped: set[int] = set()
+            if broadcast:
+                marks = ", ".join("?" * len(broadcast))
+                cur = await conn.execute(
+                    "UPDATE outbox SET status = 'skipped', error = 'opted out' WHERE id IN ("
+                    f" SELECT o.id FROM outbox o JOIN users u ON u.id = o.user_id WHERE o.id IN ({marks})"
+                    "  AND (u.broadcasts_off = 1 OR u.blocked_at IS NOT NULL OR u.consent != 'given')"
+                    ") RETURNING id",
+                    broadcast,
+                )
+                skipped = {r[0] for r in await cur.fetchall()}
+        payloads: dict[str, Say] = {}  # a broadcast's rows share two payloads: parse each once
+        result = []
+        for r in sorted(rows, key=lambda r: (r["id"])):
+            if r["id"] in skipped:
+                continue
+            say = payloads.get(r["payload"])
+            if say is None:
+                say = payloads[r["payload"]] = load_say(r["payload"])
+            result.append(OutboxRow(r["id"], r["user_id"], r["channel"], r["chat_ref"], r["kind"], say, r["attempts"], r["batch_id"]))
+        return result
+
+    async def start_sending(self, ids: Sequence[int]) -> set[int]:
+        """Mark claimed rows 'sending' right before their requests go out.
+
+        Returns the ids still claimed; the others were cancelled meanwhile and must not be sent.
+        """
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE status = 'claimed' AND id IN ({marks}) "
+                "RETURNING id",
+                list(ids),
+            )
+            return {r[0] for r in await cur.fetchall()}
+
+    async def release(self, ids: Sequence[int]) -> None:
+        """Put claimed rows back on the queue (the worker is stopping before sending them)."""
+        if ids:
+            marks = ", ".join("?" * len(ids))
+            await self.db.execute(f"UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND id IN ({marks})", list(ids))
+
+    async def sent_many(self, results: Sequence[tuple[int, str | None]], now: int) -> None:
+        """Several rows the platform accepted, as ``(row id, message ref)``: one transaction."""
+        if results:
+            async with self.db.transaction() as conn:
+                await conn.executemany(
+                    "UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, error = NULL WHERE id = ?",
+                    [(now, ref, row_id) for row_id, ref in results],
+                )
 
     async def claim(self, now: int, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` due rows, marked 'sending' before they are returned."""
@@ -143,7 +219,7 @@ class SqliteOutbox:
             await conn.execute("UPDATE outbox SET status = 'blocked', error = 'blocked by the user' WHERE id = ?", (row.id,))
             await conn.execute(
                 "UPDATE outbox SET status = 'blocked', error = 'blocked by the user' "
-                "WHERE channel = ? AND chat_ref = ? AND status = 'pending'",
+                "WHERE channel = ? AND chat_ref = ? AND status IN ('pending', 'claimed')",
                 (row.channel, row.chat_ref),
             )
             await conn.execute(

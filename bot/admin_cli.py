@@ -1,0 +1,216 @@
+"""``saathi broadcast …`` and ``saathi stats``: what admins do in Telegram, from the terminal.
+
+    saathi broadcast module payments --lang hi --state uttar_pradesh --module-status export_ready:passed
+    saathi broadcast announce --en "Webinar on Friday" --hi "शुक्रवार को वेबिनार" --at "2026-12-01 10" --yes
+    saathi stats --state uttar_pradesh --chart funnel.png
+
+A broadcast prints the recipients, both messages and the delivery time, asks for confirmation
+(unless --yes), and enqueues. With TELEGRAM_BOT_TOKEN set and no --at, it then delivers here at
+BROADCAST_RATE with a progress bar on stderr (Ctrl-C leaves the rest queued for the running
+bot); otherwise the running bot delivers it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings
+
+STATUS_HELP = "MODULE:STATUS, STATUS one of not_started, started, passed, not_passed (repeatable)"
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``broadcast`` and ``stats`` to the ``saathi`` command."""
+    broadcast = sub.add_parser("broadcast", help="send a module invitation or an announcement to a segment of owners")
+    kinds = broadcast.add_subparsers(dest="kind", required=True)
+    module = kinds.add_parser("module", help="invite owners to a training module (each in their language)")
+    module.add_argument("module_id")
+    announce = kinds.add_parser("announce", help="an announcement; both languages are required")
+    announce.add_argument("--en", help="the English text")
+    announce.add_argument("--hi", help="the Hindi text")
+    for parser in (module, announce):
+        parser.add_argument("--lang", choices=["hi", "en"], help="only owners who use this language")
+        parser.add_argument("--state", action="append", default=[], help="state id or name (repeat for several)")
+        parser.add_argument("--sector", action="append", default=[], help="sector id or name (repeat for several)")
+        parser.add_argument("--onboarded", choices=["yes", "no"], help="profile complete or not")
+        parser.add_argument("--module-status", action="append", default=[], metavar="MODULE:STATUS", help=STATUS_HELP)
+        parser.add_argument("--at", help='when, in India time: "YYYY-MM-DD HH" (default: now)')
+        parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.set_defaults(func=cmd_broadcast)
+    stats = sub.add_parser("stats", help="the funnel: counts and conversion between stages")
+    stats.add_argument("--state", help="state id or name")
+    stats.add_argument("--sector", help="sector id or name")
+    stats.add_argument("--lang", choices=["hi", "en"])
+    stats.add_argument("--chart", type=Path, metavar="FILE", help="also write the funnel chart as a PNG")
+    stats.set_defaults(func=cmd_stats)
+
+
+def cmd_broadcast(args: argparse.Namespace) -> int:
+    """``saathi broadcast module|announce``."""
+    return asyncio.run(_broadcast(Settings.from_env(), args))
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``saathi stats``."""
+    return asyncio.run(_stats(Settings.from_env(), args))
+
+
+async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import build_app
+    from .channels.render import plain
+    from .core import broadcast as compose
+    from .core.segments import Problem, Segment, describe, lookup
+    from .services.broadcast import Plan
+
+    app = await build_app(settings)
+    try:
+        service, texts = app.broadcasts, app.texts
+        problems: list[Problem] = []
+        segment = Segment(lang=args.lang, onboarded=None if args.onboarded is None else args.onboarded == "yes")
+        for value in args.state:
+            found = lookup(value, service.vocab.states, service.vocab.aliases)
+            segment = segment.toggle_state(found) if found else segment
+            problems += [] if found else [Problem("Unknown state '{value}': use an id like uttar_pradesh.", {"value": value})]
+        for value in args.sector:
+            found = lookup(value, service.vocab.sectors, service.vocab.aliases)
+            segment = segment.toggle_sector(found) if found else segment
+            problems += [] if found else [Problem("Unknown sector '{value}': use an id like textiles_apparel.", {"value": value})]
+        for value in args.module_status:
+            module_id, _, status = value.partition(":")
+            segment = segment.with_module(module_id.strip(), status.strip())
+        send_at = 0
+        if args.at:
+            when = compose.parse_when(args.at, service.now())
+            if isinstance(when, Problem):
+                problems.append(when)
+            else:
+                send_at = when
+        if args.kind == "module":
+            plan = Plan("module", segment, module_id=args.module_id, send_at=send_at)
+        else:
+            en = compose.escape_admin_text(args.en) if args.en else None
+            hi = compose.escape_admin_text(args.hi) if args.hi else None
+            plan = Plan("announcement", segment, text_en=en, text_hi=hi, send_at=send_at)
+        problems += service.problems(plan)
+        if problems:
+            for problem in problems:
+                print(f"saathi: {problem.render(texts, 'en')}", file=sys.stderr)
+            return 2
+        counts = await service.count(segment)
+        total = counts["hi"] + counts["en"]
+        num = lambda n: texts.number("en", n)  # noqa: E731
+        print(f"Who:\n{describe(segment, service.vocab, texts, 'en')}")
+        print(f"Recipients: {num(total)} (Hindi {num(counts['hi'])}, English {num(counts['en'])})")
+        print(f"When: {service.when_text(send_at, 'en')}")
+        print(f"Estimated delivery time: {compose.duration(service.eta(total), texts, 'en')} at {num(service.rate)} messages a second")
+        for lang, say in service.messages(plan).items():
+            buttons = "  ".join(f"[{c.label}]" for c in say.choices)
+            print(f"\n--- {'English' if lang == 'en' else 'Hindi'} ---\n{plain(say.text)}" + (f"\n{buttons}" if buttons else ""))
+        print()
+        if total == 0:
+            print("No owner matches these conditions. Nothing was sent.")
+            return 1
+        if not args.yes:
+            try:
+                answer = input(f"Send to {num(total)} owners? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing was sent.")
+                return 1
+        broadcast_id, recipients = await service.start(plan, created_by="cli")
+        print(f"Broadcast #{broadcast_id} queued: {num(recipients)} messages.")
+        if send_at > service.now():
+            print(f"It goes out at {service.when_text(send_at, 'en')} (India time), delivered by the running bot.")
+            return 0
+        if not settings.telegram_token:
+            print("TELEGRAM_BOT_TOKEN is not set here: the running bot will deliver it.")
+            return 0
+        return await _deliver(app, settings, broadcast_id, recipients)
+    finally:
+        await app.close()
+
+
+async def _deliver(app, settings: Settings, broadcast_id: int, recipients: int) -> int:
+    """Deliver the queued rows from here, with a progress bar on stderr, until none is left."""
+    from telegram import Bot
+
+    from .channels.telegram import TelegramSender
+    from .storage.broadcasts import UNSENT
+
+    base_url = settings.telegram_api_base_url or "https://api.telegram.org/bot"
+    started = time.monotonic()
+    async with Bot(settings.telegram_token, base_url=base_url) as bot:
+        worker = app.delivery({"telegram": TelegramSender(bot)})
+
+        async def deliver() -> None:
+            while True:
+                await worker.drain()
+                progress = await app.broadcasts.repo.progress(broadcast_id)
+                if not any(progress.get(s) for s in UNSENT):
+                    return
+                await asyncio.sleep(0.5)  # rows waiting for a retry
+
+        task = asyncio.create_task(deliver())
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                _progress_bar(app, await app.broadcasts.repo.progress(broadcast_id), recipients, time.monotonic() - started)
+            await task
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            task.cancel()
+            print("\nStopped. What was not sent stays queued for the running bot (/broadcast_cancel stops it).", file=sys.stderr)
+            return 130
+    progress = await app.broadcasts.repo.progress(broadcast_id)
+    _progress_bar(app, progress, recipients, time.monotonic() - started)
+    print(file=sys.stderr)
+    print(f"Done: {progress}")
+    return 0
+
+
+def _progress_bar(app, progress: dict[str, int], total: int, elapsed: float, width: int = 30) -> None:
+    from .storage.broadcasts import UNSENT
+
+    num = lambda n: app.texts.number("en", n)  # noqa: E731
+    remaining = sum(progress.get(s, 0) for s in UNSENT)
+    done = total - remaining
+    filled = int(width * done / total) if total else width
+    eta = remaining / app.broadcasts.rate
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {num(progress.get('sent', 0))}/{num(total)} sent · "
+        f"{num(progress.get('failed', 0))} failed · {num(progress.get('blocked', 0))} blocked · "
+        f"{elapsed:4.0f} s, about {eta:.0f} s left ",
+        end="", file=sys.stderr, flush=True,
+    )
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import build_app
+    from .channels.render import plain
+    from .core.funnel import Filters, describe_filters
+    from .core.segments import lookup
+    from .services.stats import StatsService
+
+    app = await build_app(settings)
+    try:
+        vocab = app.broadcasts.vocab
+        state = lookup(args.state, vocab.states, vocab.aliases) if args.state else None
+        sector = lookup(args.sector, vocab.sectors, vocab.aliases) if args.sector else None
+        if (args.state and not state) or (args.sector and not sector):
+            print(f"saathi: unknown {'state' if args.state and not state else 'sector'}; use ids like uttar_pradesh or spices", file=sys.stderr)
+            return 2
+        filters = Filters(state, sector, args.lang)
+        stats = StatsService(app.db, app.engine.content, app.texts)
+        funnel = await stats.funnel(filters)
+        scope = describe_filters(filters, vocab, app.texts, "en")
+        print(plain(stats.text(funnel, f"<b>Funnel</b> ({scope})", "en")))
+        if args.chart:
+            args.chart.write_bytes(await asyncio.to_thread(stats.chart, funnel, scope))
+            print(f"\nChart written to {args.chart}")
+        return 0
+    finally:
+        await app.close()

@@ -1,0 +1,155 @@
+"""The funnel: counts and conversions on a seeded SQLite file, filters, the chart, /stats in chat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, build_app
+from bot.config import Settings
+from bot.core.funnel import Filters, FunnelCounts, funnel_text, parse_filters, stages
+from bot.core.segments import Vocabulary
+from bot.services.clock import ManualClock
+from bot.services.stats import StatsService
+from tests.botapi_standin import BotApiStandin
+from tests.e2e_support import running_bot
+from tests.test_segments import NOW, SMALL, seed
+
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
+]
+
+PNG = b"\x89PNG\r\n\x1a\n"
+ADMIN = 1
+# (owner uid, lead status now, statuses it went through, offered to a startup)
+LEADS = [
+    (1, "first_order", ["unassigned", "offered", "accepted", "contacted", "listed", "first_order"], True),
+    (2, "accepted", ["offered", "accepted"], True),
+    (4, "lost", ["offered", "accepted", "listed", "lost"], True),  # listed once, lost later: still counts as listed
+    (3, "unassigned", ["unassigned"], False),
+]
+
+
+async def seed_leads(app: App, ids: dict[int, int]) -> None:
+    """A startup and the leads above, with their offers and history, as the lead service stores them."""
+    async with app.db.transaction() as conn:
+        await conn.execute("INSERT INTO startups (id, name, created_at, updated_at) VALUES ('s1', 'Export Mitra', ?, ?)", (NOW, NOW))
+        for uid, status, history, offered in LEADS:
+            owner = next(o for o in SMALL if o.uid == uid)
+            cur = await conn.execute(
+                "INSERT INTO leads (user_id, score, state, sector, lang, startup_id, status, offered_at, created_at, updated_at) "
+                "VALUES (?, 70, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (ids[uid], owner.state, owner.sector, owner.lang, "s1" if offered else None, status, NOW if offered else None, NOW, NOW),
+            )
+            lead_id = (await cur.fetchone())[0]
+            if offered:
+                await conn.execute("INSERT INTO lead_offers (lead_id, startup_id, offered_at) VALUES (?, 's1', ?)", (lead_id, NOW))
+            for step, past in enumerate(history):
+                await conn.execute(
+                    "INSERT INTO lead_history (lead_id, status, startup_id, actor, at) VALUES (?, ?, 's1', 'system', ?)",
+                    (lead_id, past, NOW + step),
+                )
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    """The app on a database seeded with the SMALL owners and the leads above."""
+    app = await build_app(Settings(database_path=tmp_path / "bot.sqlite3"), clock=ManualClock(NOW))
+    try:
+        await seed_leads(app, await seed(app.db, SMALL))
+        yield app
+    finally:
+        await app.close()
+
+
+def counts_of(funnel) -> dict[str, int]:
+    return {stage.id: stage.count for stage in funnel}
+
+
+async def test_funnel_counts_every_stage(app: App):
+    stats = StatsService(app.db, app.engine.content, app.texts)
+    funnel = await stats.funnel(Filters())
+    counts = counts_of(funnel)
+    assert [s.id for s in funnel][:3] == ["first_message", "consent", "onboarded"]
+    assert [s.id for s in funnel][-5:] == ["qualified", "assigned", "accepted", "listed", "first_order"]
+    assert counts["first_message"] == 10  # everyone who ever wrote, refusals and erasures included
+    assert counts["consent"] == 8
+    assert counts["onboarded"] == 7
+    assert counts["module:export_ready"] == 2 and counts["module:payments"] == 1 and counts["module:alibaba"] == 0
+    assert (counts["qualified"], counts["assigned"], counts["accepted"], counts["listed"], counts["first_order"]) == (4, 3, 3, 2, 1)
+    by_id = {s.id: s for s in funnel}
+    assert by_id["consent"].from_previous == pytest.approx(0.8)
+    assert by_id["first_order"].from_previous == pytest.approx(0.5) and by_id["first_order"].from_first == pytest.approx(0.1)
+    assert by_id["first_message"].from_previous is None
+
+
+async def test_funnel_filters_by_state_sector_and_language(app: App):
+    stats = StatsService(app.db, app.engine.content, app.texts)
+    up = counts_of(await stats.funnel(Filters(state="uttar_pradesh")))
+    assert (up["first_message"], up["consent"], up["onboarded"], up["module:export_ready"]) == (6, 6, 6, 1)
+    assert (up["qualified"], up["assigned"], up["accepted"], up["listed"], up["first_order"]) == (3, 2, 2, 1, 1)
+    textiles = counts_of(await stats.funnel(Filters(sector="textiles_apparel")))
+    assert (textiles["first_message"], textiles["module:payments"], textiles["qualified"], textiles["listed"]) == (2, 1, 2, 1)
+    english = counts_of(await stats.funnel(Filters(lang="en")))
+    assert (english["first_message"], english["onboarded"], english["qualified"], english["accepted"]) == (3, 3, 2, 1)
+    both = counts_of(await stats.funnel(Filters(state="gujarat", lang="hi")))
+    assert (both["first_message"], both["onboarded"], both["qualified"]) == (1, 0, 0)
+
+
+def test_text_uses_indian_grouping_in_both_languages(content, catalogs):
+    modules = [(m.id, m.short) for m in content.modules]
+    funnel = stages(FunnelCounts(first_message=123456, consent=100000, onboarded=61728, modules={"export_ready": 0}), modules)
+    en = funnel_text(funnel, "Funnel", catalogs, "en").splitlines()
+    assert en[2] == "1. First message: <b>1,23,456</b>"
+    assert en[3] == "2. Consent given: <b>1,00,000</b> (81% of the stage before)"
+    assert en[5] == "4. Passed: Registrations: <b>0</b> (0% of the stage before)"
+    assert en[6] == "5. Passed: Documents: <b>0</b>"  # nobody before: no percentage to show
+    hi = funnel_text(funnel, "फ़नल", catalogs, "hi").splitlines()
+    assert hi[3] == "2. सहमति दी: <b>1,00,000</b> (पिछले चरण का 81%)"
+
+
+def test_stats_arguments(content, catalogs):
+    vocab = Vocabulary.from_content(content)
+    assert parse_filters("state=UP sector=Spices lang=hi chart", vocab) == (Filters("uttar_pradesh", "spices", "hi"), True, [])
+    assert parse_filters("", vocab) == (Filters(), False, [])
+    filters, chart, problems = parse_filters("state=narnia colour=blue", vocab)
+    assert [p.render(catalogs, "en") for p in problems] == [
+        "Unknown state 'narnia': use an id like uttar_pradesh.",
+        "I did not understand 'colour=blue'. Try: /stats state=uttar_pradesh sector=spices lang=hi chart",
+    ]
+
+
+async def test_chart_is_a_real_png(app: App):
+    stats = StatsService(app.db, app.engine.content, app.texts)
+    png = stats.chart(await stats.funnel(Filters()), "all owners")
+    assert png.startswith(PNG) and len(png) > 10_000
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.width > 600 and image.height > 400
+    assert len(image.convert("RGB").getcolors(maxcolors=1_000_000)) > 20  # bars, labels, axes: not a blank canvas
+
+
+async def test_stats_in_chat_for_admins_text_and_chart(tmp_path: Path):
+    async with BotApiStandin() as api:
+        api.add_user(ADMIN, language_code="hi")
+        async with running_bot(api, tmp_path / "bot.sqlite3", clock=ManualClock(NOW), admin_ids=frozenset({ADMIN})) as bot:
+            app = bot.app
+            await seed_leads(app, await seed(app.db, SMALL))
+            api.send_text(ADMIN, "/stats state=uttar_pradesh")
+            [text] = await api.wait_for_messages(ADMIN, 1)
+            assert text.text.splitlines()[0] == "फ़नल (राज्य: उत्तर प्रदेश)"
+            assert "1. पहला मैसेज: 6" in text.text and "पहला एक्सपोर्ट ऑर्डर: 1" in text.text
+            api.send_text(ADMIN, "/stats state=narnia")
+            [refused] = await api.wait_for_messages(ADMIN, 1)
+            assert refused.text == "'narnia' नाम का कोई राज्य नहीं मिला: uttar_pradesh जैसा id लिखें।"
+            api.send_text(ADMIN, "/stats chart")
+            [photo] = await api.wait_for_messages(ADMIN, 1, timeout=20)
+            assert photo.kind == "photo" and photo.photo.startswith(PNG) and len(photo.photo) > 10_000
+            assert photo.caption == "फ़नल (सभी कारोबारी)"
+            assert api.refusals == []
