@@ -9,12 +9,15 @@ from .config import Settings
 from .content import load_content
 from .core.engine import Engine
 from .i18n import Catalogs
+from .services.broadcast import AdminRole, BroadcastService
 from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
 from .services.delivery import DeliveryWorker, Sender
 from .services.dispatch import Dispatcher
+from .services.leads import LeadService, StaffRole
 from .services.privacy import PrivacyRole
 from .services.reminders import ReminderService
+from .services.stats import StatsService
 from .storage.db import Database
 from .storage.outbox import SqliteOutbox
 from .storage.sessions import SqliteSessionStore
@@ -33,6 +36,8 @@ class App:
     outbox: SqliteOutbox
     reminders: ReminderService
     dispatcher: Dispatcher
+    leads: LeadService | None = None
+    broadcasts: BroadcastService | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -61,4 +66,9 @@ async def build_app(
     outbox = SqliteOutbox(db)
     reminders = ReminderService(db, outbox, content, texts, clock)
     dispatcher = Dispatcher(conversations, [PrivacyRole(db, engine, texts)])
-    return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher)
+    leads = LeadService(db, outbox, content, texts, clock, settings)
+    conversations.on_events(leads.on_events)
+    dispatcher.add(StaffRole(leads))
+    broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
+    dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
+    return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads)

@@ -20,19 +20,34 @@ def _settings() -> Settings:
 
 async def _chat(settings: Settings, user: str) -> None:
     from .app import build_app
-    from .channels.console import ConsoleChannel
+    from .channels.console import ConsoleChannel, ConsoleSender
 
     app = await build_app(settings)
+    stop, worker = asyncio.Event(), None
     try:
+        if not settings.telegram_token and app.leads is not None:
+            # No Telegram: demo startups for an empty registry, and the outbox (lead cards,
+            # notices) printed right here, so the whole lead flow can be tried locally.
+            added = await app.leads.load_demo_if_empty()
+            if added:
+                print(f"Loaded {added} demo partner startups (conversations/startups.demo.yaml).")
+            printer = ConsoleSender(sys.stdout)
+            delivery = app.delivery({"console": printer, "telegram": printer}, per_chat_interval=0.0)
+            app.leads.wake = delivery.wake
+            worker = asyncio.create_task(delivery.run(stop, poll=1.0))
+            await app.leads.sweep()
         await ConsoleChannel(app.dispatcher, sys.stdin, sys.stdout, user_ref=user).run()
     finally:
+        stop.set()
+        if worker is not None:
+            await worker
         await app.close()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Telegram when TELEGRAM_BOT_TOKEN is set, else the terminal chat."""
+    """Telegram and/or WhatsApp when their tokens are set (both: one process), else the terminal chat."""
     settings = _settings()
-    if not settings.telegram_token:
+    if not settings.telegram_token and not settings.whatsapp_token:
         print("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat (data in %s)." % settings.database_path)
         asyncio.run(_chat(settings, "local"))
         return 0
@@ -40,7 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .logs import setup_logging
 
-    setup_logging(settings.log_level, [settings.telegram_token])
+    setup_logging(settings.log_level, [settings.telegram_token, settings.whatsapp_token, settings.whatsapp_app_secret])
+    if settings.whatsapp_token:
+        from .channels.whatsapp import run
+
+        run(settings)
+        return 0
     run_polling(settings)
     return 0
 
@@ -90,10 +110,66 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_leads(work) -> int:
+    from .app import build_app
+
+    app = await build_app(_settings())
+    try:
+        return await work(app.leads)
+    finally:
+        await app.close()
+
+
+def cmd_startups(args: argparse.Namespace) -> int:
+    """The partner-startup registry: import, list, staff invites, referral links."""
+    from .services.leads import iso_india, write_qr
+
+    async def work(leads) -> int:
+        if args.action == "import":
+            added, updated = await leads.import_file(args.file)
+            print(f"{args.file}: {added} startup(s) added, {updated} updated.")
+        elif args.action == "list":
+            for s in await leads.repo.startups():
+                staff = await leads.repo.staff_count(s.id)
+                print(f"{s.id}  {s.name}  {'active' if s.active else 'inactive'}  capacity {s.weekly_capacity}/week  "
+                      f"staff chats {staff}  referral {s.referral_code or '-'}")
+        elif args.action == "invite":
+            startup, link, expires = await leads.invite(args.id)
+            print(f"Staff invite for {startup.name} ({startup.id}): single use, valid until {iso_india(expires)}")
+            print(link)
+        else:
+            startup, link = await leads.referral(args.id)
+            out = args.output or Path(f"referral-{startup.id}.png")
+            write_qr(link, out)
+            print(f"Referral link of {startup.name} ({startup.id}); QR code written to {out}")
+            print(link)
+        return 0
+
+    return asyncio.run(_with_leads(work))
+
+
+def cmd_leads(args: argparse.Namespace) -> int:
+    """Leads for admins: CSV export and per-startup stats."""
+    from .services.leads import format_stats
+
+    async def work(leads) -> int:
+        if args.action == "stats":
+            print(format_stats(await leads.stats()))
+        elif args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                count = await leads.export_csv(handle)
+            print(f"{count} lead(s) written to {args.output}")
+        else:
+            await leads.export_csv(sys.stdout)
+        return 0
+
+    return asyncio.run(_with_leads(work))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saathi", description="Export Saathi: export training chatbot for MSMEs.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (Telegram if TELEGRAM_BOT_TOKEN is set, else the terminal chat)").set_defaults(func=cmd_run)
+    sub.add_parser("run", help="run the bot (Telegram and/or WhatsApp when their tokens are set, else the terminal chat)").set_defaults(func=cmd_run)
     chat = sub.add_parser("chat", help="chat with the bot in the terminal")
     chat.add_argument("--user", default="local", help="which local user to be (default: local)")
     chat.set_defaults(func=cmd_chat)
@@ -102,6 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="online backup of the database to FILE")
     backup.add_argument("file", type=Path)
     backup.set_defaults(func=cmd_backup)
+    startups = sub.add_parser("startups", help="partner startups: import, list, invite, referral").add_subparsers(dest="action", required=True)
+    imp = startups.add_parser("import", help="add or update startups from a YAML or CSV file")
+    imp.add_argument("file", type=Path)
+    startups.add_parser("list", help="the registry")
+    invite = startups.add_parser("invite", help="a single-use, 7-day t.me link that links a staff chat to the startup")
+    invite.add_argument("id")
+    referral = startups.add_parser("referral", help="the startup's referral link, and its QR code as a PNG")
+    referral.add_argument("id")
+    referral.add_argument("--output", type=Path, help="where to write the QR code (default: referral-<id>.png)")
+    for name in ("import", "list", "invite", "referral"):
+        startups.choices[name].set_defaults(func=cmd_startups)
+    leads = sub.add_parser("leads", help="leads for admins: export, stats").add_subparsers(dest="action", required=True)
+    export = leads.add_parser("export", help="every lead as CSV (times in India time)")
+    export.add_argument("--format", choices=["csv"], default="csv")
+    export.add_argument("--output", type=Path, help="write to FILE instead of the screen")
+    leads.add_parser("stats", help="per startup: assigned, accepted, declined, listed, first order, median time to accept")
+    for name in ("export", "stats"):
+        leads.choices[name].set_defaults(func=cmd_leads)
+    from .admin_cli import add_commands  # saathi broadcast …, saathi stats
+
+    add_commands(sub)
     return parser
 
 

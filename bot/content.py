@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .core.content import Content, ContentError, build_content, build_flow, build_module
+from .core.leads import build_qualification
 
 
 def default_content_dir() -> Path:
@@ -42,7 +44,7 @@ def module_files(root: Path) -> list[Path]:
 
 
 def load_content(root: Path | None = None) -> Content:
-    """Load and validate onboarding and every module under ``root``."""
+    """Load and validate onboarding, every module and the qualification rules under ``root``."""
     root = root or default_content_dir()
     onboarding_path = root / "onboarding.yaml"
     flow = build_flow(read_yaml(onboarding_path, root), _relative(onboarding_path, root))
@@ -53,4 +55,7 @@ def load_content(root: Path | None = None) -> Content:
         if module.id != path.stem:
             raise ContentError(name, f"module '{module.id}', field 'id'", f"must equal the file name '{path.stem}'")
         modules.append(module)
-    return build_content(flow, modules, source=_relative(root / "modules", root))
+    content = build_content(flow, modules, source=_relative(root / "modules", root))
+    rules_path = root / "qualification.yaml"
+    rules = build_qualification(read_yaml(rules_path, root), _relative(rules_path, root), content)
+    return replace(content, qualification=rules)

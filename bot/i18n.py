@@ -23,6 +23,7 @@ _LOCALES = {"hi": Locale.parse("hi_IN"), "en": Locale.parse("en_IN")}
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 LAKH_WORD = N_("{amount} lakh")
 CRORE_WORD = N_("{amount} crore")
+_MEMO_LIMIT = 4096
 
 
 def default_locales_dir() -> Path:
@@ -35,6 +36,15 @@ class Catalogs:
 
     def __init__(self, tables: dict[str, dict[str, str]]):
         self._tables = tables
+        self._memo: dict[tuple, str] = {}  # formatted numbers: Babel is slow and turns repeat them
+
+    def _memoized(self, key: tuple, make) -> str:
+        text = self._memo.get(key)
+        if text is None:
+            if len(self._memo) >= _MEMO_LIMIT:  # bounded: memory must not grow with use
+                self._memo.clear()
+            text = self._memo[key] = make()
+        return text
 
     @classmethod
     def load(cls, locales_dir: Path | None = None) -> Catalogs:
@@ -66,7 +76,7 @@ class Catalogs:
 
     def number(self, lang: str, value: float) -> str:
         """``value`` with Indian grouping: 1,00,000."""
-        return format_decimal(value, locale=self.locale(lang))
+        return self._memoized(("n", lang, type(value), value), lambda: format_decimal(value, locale=self.locale(lang)))
 
     def percent(self, lang: str, value: float) -> str:
         """A fraction as a whole percentage: 0.5 → 50%."""
@@ -74,6 +84,9 @@ class Catalogs:
 
     def money(self, lang: str, rupees: int) -> str:
         """Rupees as owners say them: ₹5,000, ₹40 lakh, ₹1.5 crore."""
+        return self._memoized(("m", lang, type(rupees), rupees), lambda: self._money(lang, rupees))
+
+    def _money(self, lang: str, rupees: int) -> str:
         loc = self.locale(lang)
         if rupees >= 10_000_000:
             amount = format_decimal(rupees / 10_000_000, format="#,##,##0.##", locale=loc)

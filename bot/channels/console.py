@@ -84,3 +84,21 @@ class ConsoleChannel:
     def write(self, text: str) -> None:
         self.stdout.write(text)
         self.stdout.flush()
+
+
+class ConsoleSender:
+    """The terminal's outbox ``Sender``: prints lead cards and notices, naming the chat they are for."""
+
+    def __init__(self, stdout: TextIO):
+        self.stdout = stdout
+
+    async def send(self, chat_ref: str, say: Say) -> str | None:
+        """Print ``say`` as the chat ``chat_ref`` would see it."""
+        lines = [f"\n📨 ── message for chat {chat_ref} ──", plain(say.text)]
+        if say.choices:
+            lines.append("  " + "  ".join(f"[{plain(c.label)}]" for c in say.choices))
+        if chat_ref.startswith("staff-"):
+            lines.append(f"  (answer it as that chat: saathi chat --user {chat_ref})")
+        self.stdout.write("\n".join(lines) + "\n")
+        self.stdout.flush()
+        return None

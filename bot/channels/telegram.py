@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from telegram import (
     BotCommand,
+    BotCommandScopeChat,
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -32,7 +33,7 @@ from ..app import App
 from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
 from ..core.session import N_
 from ..services.conversation import Reply
-from ..services.delivery import Blocked, Refused, RetryLater
+from ..services.delivery import Blocked, Refused, RetryLater, Sender
 from ..services.dispatch import Who
 from ..storage.db import StorageError
 from ..storage.sessions import UserKey
@@ -53,6 +54,7 @@ COMMANDS = (
     ("start", N_("Begin or continue")),
     ("learn", N_("Training modules")),
     ("progress", N_("Your progress")),
+    ("score", N_("Your export readiness")),
     ("profile", N_("Your details")),
     ("language", N_("हिन्दी / English")),
     ("help", N_("What I can do")),
@@ -61,6 +63,14 @@ COMMANDS = (
     ("restart", N_("Start again")),
     ("delete_my_data", N_("Erase your data")),
     ("cancel", N_("Cancel what you are doing")),
+)
+
+
+# Admins' chats also get these (BotCommandScopeChat); the public menu never lists them.
+ADMIN_COMMANDS = (
+    ("broadcast", N_("Send a module or announcement")),
+    ("broadcast_cancel", N_("Stop the broadcast")),
+    ("stats", N_("Funnel: stats, or stats chart")),
 )
 
 
@@ -105,7 +115,8 @@ class TelegramChannel:
         """The one handler: parse, hand to the service, render."""
         chat, user = update.effective_chat, update.effective_user
         query = update.callback_query
-        if chat is None or user is None or chat.type != ChatType.PRIVATE:
+        # a private chat's id is its user's id; a tap "from" someone else on it is forged, never another's turn
+        if chat is None or user is None or chat.type != ChatType.PRIVATE or chat.id != user.id:
             if query is not None:
                 await self._answer(query)
             return
@@ -204,6 +215,18 @@ class TelegramChannel:
             commands = [BotCommand(name, texts.gettext(lang, description)) for name, description in COMMANDS]
             await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
 
+    async def set_admin_commands(self, bot) -> None:
+        """Each admin's chat also lists the admin commands (owners never see them)."""
+        texts = self.app.texts
+        for admin_id in sorted(self.app.settings.admin_ids):
+            for lang, code in (("en", None), ("hi", "hi")):
+                commands = [BotCommand(name, texts.gettext(lang, text)) for name, text in (*COMMANDS, *ADMIN_COMMANDS)]
+                try:
+                    await bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id), language_code=code)
+                except TelegramError as exc:  # the admin has not opened a chat with the bot yet
+                    log.info("admin menu for %s not set: %s", admin_id, exc)
+                    break
+
 
 class TelegramSender:
     """Sends outbox messages with the PTB bot, mapping Telegram's errors to the worker's outcomes."""
@@ -228,12 +251,36 @@ class TelegramSender:
             raise RetryLater(str(exc)) from exc
         return str(message.message_id)
 
+    async def edit(self, chat_ref: str, message_ref: str, say: Say) -> None:
+        """Replace the text of a message the bot sent (the admins' broadcast status)."""
+        try:
+            await self.bot.edit_message_text(
+                split_text(safe_html(say.text), TEXT_LIMIT)[0], chat_id=int(chat_ref), message_id=int(message_ref),
+                parse_mode=ParseMode.HTML, reply_markup=keyboard(say.choices, say.columns),
+            )
+        except RetryAfter as exc:
+            raise RetryLater("flood control", flood=True) from exc
+        except Forbidden as exc:
+            raise Blocked(str(exc)) from exc
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise Refused(str(exc)) from exc
+        except (TimedOut, NetworkError) as exc:
+            raise RetryLater(str(exc)) from exc
+
 
 REMINDER_INTERVAL = 15 * 60
+LEAD_SWEEP_INTERVAL = 5 * 60  # missed leads, answers past the SLA, the unassigned queue, blocked staff chats
 
 
-def build_application(app: App, *, base_url: str | None = None, background: bool = True) -> Application:
-    """The PTB Application for ``app``, talking to ``base_url`` (a self-hosted Bot API) if given."""
+def build_application(
+    app: App, *, base_url: str | None = None, background: bool = True, senders: dict[str, Sender] | None = None
+) -> Application:
+    """The PTB Application for ``app``, talking to ``base_url`` (a self-hosted Bot API) if given.
+
+    ``senders`` are the other channels' outbox senders (WhatsApp in the same process): one
+    worker drains the whole outbox, so it must be able to send every channel's rows.
+    """
     settings = app.settings
     channel = TelegramChannel(app)
 
@@ -243,14 +290,30 @@ def build_application(app: App, *, base_url: str | None = None, background: bool
     async def post_init(application: Application) -> None:
         try:
             await channel.set_commands(application.bot)
+            await channel.set_admin_commands(application.bot)
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
         if background:
-            worker = app.delivery({CHANNEL: TelegramSender(application.bot)})
+            worker = app.delivery({CHANNEL: TelegramSender(application.bot), **(senders or {})})
             application.bot_data["delivery"] = worker
             tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
+            if app.broadcasts is not None:  # admins' broadcasts: wake the worker, keep status messages current
+                app.broadcasts.on_enqueue(worker.wake)
+                board = TelegramSender(application.bot)
+                tasks.append(asyncio.create_task(app.broadcasts.run_status(board, stop), name="broadcast-status"))
+            if app.leads is not None:  # leads: wake the worker for new cards; catch up on what a restart missed
+                app.leads.wake = worker.wake
+                await _sweep_leads(None)
             if application.job_queue is not None:
                 application.job_queue.run_repeating(_remind, interval=REMINDER_INTERVAL, first=60)
+                if app.leads is not None:
+                    application.job_queue.run_repeating(_sweep_leads, interval=LEAD_SWEEP_INTERVAL, first=LEAD_SWEEP_INTERVAL)
+
+    async def _sweep_leads(context: ContextTypes.DEFAULT_TYPE | None) -> None:
+        try:
+            await app.leads.sweep()
+        except Exception:  # the next run tries again; the bot must keep serving meanwhile
+            log.exception("lead sweep failed")
 
     async def _remind(context: ContextTypes.DEFAULT_TYPE) -> None:
         if await app.reminders.run_once():

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .leads import Qualification
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 LESSON_MAX = 600
@@ -134,6 +137,7 @@ class Content:
     onboarding: Flow
     modules: tuple[Module, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    qualification: Qualification | None = None  # conversations/qualification.yaml (leads)
 
     def module(self, module_id: str) -> Module | None:
         """The module with ``module_id``, if any."""

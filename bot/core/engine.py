@@ -8,10 +8,9 @@ commands and the onboarding steps.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
-from . import training
+from . import leads, training
 from .content import Content, Option, Step
 from .messages import Choice, Inbound, InKind, Picked, Toast
 from .normalize import (
@@ -37,6 +36,7 @@ HELP = N_(
     "/start – begin or continue\n"
     "/learn – training modules\n"
     "/progress – your progress\n"
+    "/score – your export readiness\n"
     "/profile – your details\n"
     "/language – हिन्दी / English\n"
     "/restart – start again\n"
@@ -63,7 +63,7 @@ class Engine:
 
     def handle(self, session: Session, inbound: Inbound) -> Turn:
         """Handle one inbound event and return the new state, what to say and what happened."""
-        t = TurnContext(copy.deepcopy(session), self.texts)
+        t = TurnContext(session.clone(), self.texts)
         if inbound.kind is InKind.COMMAND:
             self._command(t, inbound.data, inbound.text)
         elif t.s.flow == "new":
@@ -127,6 +127,8 @@ class Engine:
             self.ask_current(t, again=True)
         elif name in ("learn", "progress") or name in ("stop_reminders", "stop_broadcasts", "start_broadcasts"):
             training.command(self, t, name)
+        elif name == "score":
+            leads.score_command(self, t)
         else:
             t.say(t._("Sorry, I don't know that command. Send /help to see what I can do."))
             self.ask_current(t, again=True)
@@ -367,7 +369,8 @@ class Engine:
         options = list(step.options) or []
         if tapped:
             option = step.option(value) if options else None
-            option_id = option.id if option else (value if value in ("yes", "no") else None)
+            # a bare yes/no only answers a consent step that lists no options; elsewhere it is a forged payload
+            option_id = option.id if option else (value if not options and value in ("yes", "no") else None)
         else:
             option_id = self._typed_choice(t, step, value)
         if option_id is None:

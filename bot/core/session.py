@@ -6,8 +6,9 @@ copy, the service saves it. Nothing here knows about a database or a chat platfo
 
 from __future__ import annotations
 
+import copy
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .messages import Choice, Event, Outbound, Say
@@ -78,6 +79,29 @@ class Session:
     def module_progress(self, module_id: str) -> ModuleProgress:
         """Progress in ``module_id``, created empty on first use."""
         return self.progress.setdefault(module_id, ModuleProgress())
+
+    def clone(self) -> Session:
+        """A deep copy, several times faster than ``copy.deepcopy`` (runs once per turn).
+
+        Profile and draft hold JSON values (they are stored as JSON), so copying dicts and lists
+        is enough; anything else falls back to ``copy.deepcopy``.
+        """
+        return replace(
+            self,
+            profile=_copy_json(self.profile),
+            draft=_copy_json(self.draft),
+            progress={k: replace(p) for k, p in self.progress.items()},
+        )
+
+
+def _copy_json(value):
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):  # immutable (bool is an int)
+        return value
+    return copy.deepcopy(value)
 
 
 @dataclass

@@ -56,12 +56,12 @@ class ConversationService:
     ) -> Reply | None:
         """Handle ``inbound`` from ``key``; ``None`` if this update was already handled."""
         async with self.locks.hold(key):
-            if update_id is not None and await self.store.seen(key.channel, update_id):
-                log.info("ignoring repeated update %s", update_id)
-                return None
             now = int(self.clock.now())
             fresh = self.engine.new_session(lang_hint, seed=random.getrandbits(31))
-            loaded = await self.store.load(key, new_session=fresh, now=now)
+            loaded = await self.store.open_turn(key, update_id=update_id, new_session=fresh, now=now)
+            if loaded is None:
+                log.info("ignoring repeated update %s", update_id)
+                return None
             turn = self.engine.handle(loaded.session, inbound)
             await self.store.save_turn(
                 loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel, update_id=update_id

@@ -12,20 +12,50 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+T = TypeVar("T")
 
 
 class StorageError(RuntimeError):
     """The database could not do what was asked (disk full, locked, corrupt)."""
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run on the database thread: ``work`` between BEGIN IMMEDIATE and COMMIT (or ROLLBACK)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StorageError(str(exc)) from exc
+    try:
+        result = work(conn)
+    except sqlite3.OperationalError as exc:  # disk full, database locked, I/O error
+        _rollback_quietly(conn)
+        raise StorageError(str(exc)) from exc
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    try:
+        conn.commit()
+    except sqlite3.Error as exc:
+        _rollback_quietly(conn)
+        raise StorageError(str(exc)) from exc
+    return result
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.rollback()
+    except sqlite3.Error:  # the failed statement may already have ended the transaction
+        log.warning("rollback failed", exc_info=True)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -125,6 +155,29 @@ class Database:
             await self.conn.rollback()
         except sqlite3.Error:  # the failed statement may already have ended the transaction
             log.warning("rollback failed", exc_info=True)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` on the database thread in one hop: for a group of reads.
+
+        Each aiosqlite call is a round trip to its thread (a queue put, a wake-up, a callback on
+        the loop); a turn's reads done as one call cost one trip instead of one per statement.
+        ``work`` must be quick and must not open a transaction (use ``run_transaction``).
+        """
+        async with self._lock:
+            try:
+                # aiosqlite's own way to run a call on its thread (every public method uses it).
+                return await self.conn._execute(work, self.conn._conn)
+            except sqlite3.OperationalError as exc:  # database locked, I/O error
+                raise StorageError(str(exc)) from exc
+
+    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` inside BEGIN IMMEDIATE … COMMIT, in one hop to the database thread.
+
+        Same guarantees as ``transaction()``: all of it is committed, or none of it, and SQLite
+        trouble (locked, disk full) surfaces as ``StorageError``.
+        """
+        async with self._lock:
+            return await self.conn._execute(_in_transaction, self.conn._conn, work)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """All rows of a read-only query."""

@@ -8,7 +8,8 @@ event log, the handled update id), in one transaction, before the bot replies.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import sqlite3
+from dataclasses import dataclass
 
 from ..core.messages import Event
 from ..core.session import ModuleProgress, Session
@@ -40,55 +41,98 @@ def _dump_state(s: Session) -> str:
     return json.dumps({"flow": s.flow, "step": s.step, "seq": s.seq, "draft": s.draft, "seed": s.seed}, ensure_ascii=False)
 
 
+_SELECT_USER = (
+    "SELECT id, lang, state, profile, consent, onboarded_at, reminders_off, broadcasts_off "
+    "FROM users WHERE channel = ? AND user_ref = ?"
+)
+_SELECT_PROGRESS = f"SELECT module_id, {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE user_id = ?"
+_SELECT_SEEN = "SELECT 1 FROM seen_updates WHERE channel = ? AND update_id = ?"
+_INSERT_USER = (
+    "INSERT INTO users (channel, user_ref, lang, state, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (channel, user_ref) DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id"
+)
+_UPDATE_USER = (
+    "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
+    "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?"
+)
+_UPSERT_PROGRESS = (
+    f"INSERT INTO progress (user_id, module_id, {', '.join(_PROGRESS_FIELDS)}, started_at, passed_at, updated_at) "
+    f"VALUES (?, ?, {', '.join('?' * len(_PROGRESS_FIELDS))}, ?, ?, ?) "
+    "ON CONFLICT (user_id, module_id) DO UPDATE SET "
+    + ", ".join(f"{f} = excluded.{f}" for f in _PROGRESS_FIELDS)
+    + ", passed_at = COALESCE(progress.passed_at, excluded.passed_at), updated_at = excluded.updated_at"
+)
+_INSERT_EVENT = "INSERT INTO events (user_id, kind, data, at) VALUES (?, ?, ?, ?)"
+_SEEN = object()  # what a turn's read returns for an update already handled
+
+
+def _session(row: sqlite3.Row, progress: list[sqlite3.Row]) -> Session:
+    state = json.loads(row["state"])
+    session = Session(
+        lang=row["lang"],
+        flow=state.get("flow", "new"),
+        step=state.get("step", ""),
+        seq=state.get("seq", 0),
+        draft=state.get("draft", {}),
+        seed=state.get("seed", 0),
+        profile=json.loads(row["profile"]),
+        consent=row["consent"],
+        onboarded=row["onboarded_at"] is not None,
+        reminders_off=bool(row["reminders_off"]),
+        broadcasts_off=bool(row["broadcasts_off"]),
+    )
+    for p in progress:
+        session.progress[p["module_id"]] = ModuleProgress(
+            lesson=p["lesson"], attempt=p["attempt"], question=p["question"], score=p["score"],
+            best=p["best"], passed=bool(p["passed"]), in_quiz=bool(p["in_quiz"]),
+        )
+    return session
+
+
 class SqliteSessionStore:
-    """Sessions keyed by (channel, user_ref), stored in ``users`` and ``progress``."""
+    """Sessions keyed by (channel, user_ref), stored in ``users`` and ``progress``.
+
+    A turn costs two trips to the database thread: one for its reads (``open_turn``), one for
+    its transaction (``save_turn``); a new user adds one for the insert.
+    """
 
     def __init__(self, db: Database):
         self.db = db
 
     async def load(self, key: UserKey, *, new_session: Session, now: int) -> Loaded:
         """The user's session; a new row from ``new_session`` if the user is unknown."""
-        row = await self.db.fetchone(
-            "SELECT id, lang, state, profile, consent, onboarded_at, reminders_off, broadcasts_off "
-            "FROM users WHERE channel = ? AND user_ref = ?",
-            (key.channel, key.user_ref),
-        )
-        if row is None:
-            async with self.db.transaction() as conn:
-                cur = await conn.execute(
-                    "INSERT INTO users (channel, user_ref, lang, state, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (channel, user_ref) DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id",
-                    (key.channel, key.user_ref, new_session.lang, _dump_state(new_session), now, now),
-                )
-                user_id = (await cur.fetchone())[0]
-                await conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'first_message', ?)", (user_id, now))
-            return Loaded(user_id, new_session, True)
-        state = json.loads(row["state"])
-        session = Session(
-            lang=row["lang"],
-            flow=state.get("flow", "new"),
-            step=state.get("step", ""),
-            seq=state.get("seq", 0),
-            draft=state.get("draft", {}),
-            seed=state.get("seed", 0),
-            profile=json.loads(row["profile"]),
-            consent=row["consent"],
-            onboarded=row["onboarded_at"] is not None,
-            reminders_off=bool(row["reminders_off"]),
-            broadcasts_off=bool(row["broadcasts_off"]),
-        )
-        for p in await self.db.fetchall(
-            f"SELECT module_id, {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE user_id = ?", (row["id"],)
-        ):
-            session.progress[p["module_id"]] = ModuleProgress(
-                lesson=p["lesson"], attempt=p["attempt"], question=p["question"], score=p["score"],
-                best=p["best"], passed=bool(p["passed"]), in_quiz=bool(p["in_quiz"]),
-            )
-        return Loaded(row["id"], session, False)
+        loaded = await self.open_turn(key, update_id=None, new_session=new_session, now=now)
+        assert loaded is not None  # only a seen update id gives None
+        return loaded
+
+    async def open_turn(self, key: UserKey, *, update_id: str | None, new_session: Session, now: int) -> Loaded | None:
+        """Like ``load``, but ``None`` if ``update_id`` was already handled; one trip for all the reads."""
+
+        def read(conn: sqlite3.Connection):
+            if update_id is not None and conn.execute(_SELECT_SEEN, (key.channel, update_id)).fetchone() is not None:
+                return _SEEN
+            row = conn.execute(_SELECT_USER, (key.channel, key.user_ref)).fetchone()
+            return None if row is None else (row, conn.execute(_SELECT_PROGRESS, (row["id"],)).fetchall())
+
+        found = await self.db.run(read)
+        if found is _SEEN:
+            return None
+        if found is not None:
+            row, progress = found
+            return Loaded(row["id"], _session(row, progress), False)
+
+        def create(conn: sqlite3.Connection) -> int:
+            user_id = conn.execute(
+                _INSERT_USER, (key.channel, key.user_ref, new_session.lang, _dump_state(new_session), now, now)
+            ).fetchone()[0]
+            conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'first_message', ?)", (user_id, now))
+            return user_id
+
+        return Loaded(await self.db.run_transaction(create), new_session, True)
 
     async def seen(self, channel: str, update_id: str) -> bool:
         """Whether this platform update was already handled."""
-        row = await self.db.fetchone("SELECT 1 FROM seen_updates WHERE channel = ? AND update_id = ?", (channel, update_id))
+        row = await self.db.fetchone(_SELECT_SEEN, (channel, update_id))
         return row is not None
 
     async def save_turn(
@@ -103,75 +147,67 @@ class SqliteSessionStore:
         update_id: str | None = None,
     ) -> None:
         """Persist a turn atomically: the new session, progress, answers, events, the update id."""
-        async with self.db.transaction() as conn:
-            if update_id is not None:
-                await conn.execute(
-                    "INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now)
-                )
-            kinds = {e.kind for e in events}
-            if "delete_my_data" in kinds:
-                await self._erase(conn, user_id, now)
-            elif "restarted" in kinds:  # starting again clears progress and the attempts behind it
-                await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
-                await conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
-            await conn.execute(
-                "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
-                "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?",
-                (
-                    after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
-                    int(after.reminders_off), int(after.broadcasts_off), now, int(after.onboarded), now, user_id,
-                ),
-            )
-            for event in events:
-                await self._apply(conn, user_id, event, now)
-            for module_id, progress in after.progress.items():
-                if before.progress.get(module_id) == progress and "restarted" not in kinds:
-                    continue
-                values = asdict(progress)
-                await conn.execute(
-                    f"INSERT INTO progress (user_id, module_id, {', '.join(_PROGRESS_FIELDS)}, started_at, passed_at, updated_at) "
-                    f"VALUES (?, ?, {', '.join('?' * len(_PROGRESS_FIELDS))}, ?, ?, ?) "
-                    "ON CONFLICT (user_id, module_id) DO UPDATE SET "
-                    + ", ".join(f"{f} = excluded.{f}" for f in _PROGRESS_FIELDS)
-                    + ", passed_at = COALESCE(progress.passed_at, excluded.passed_at), updated_at = excluded.updated_at",
-                    (user_id, module_id, *[int(v) if isinstance(v, bool) else v for v in (values[f] for f in _PROGRESS_FIELDS)],
-                     now, now if progress.passed else None, now),
-                )
+        kinds = {e.kind for e in events}
+        user = (
+            after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
+            int(after.reminders_off), int(after.broadcasts_off), now, int(after.onboarded), now, user_id,
+        )
+        progress = [
+            (user_id, module_id, *[int(v) if isinstance(v, bool) else v for v in (getattr(p, f) for f in _PROGRESS_FIELDS)],
+             now, now if p.passed else None, now)
+            for module_id, p in after.progress.items()
+            if before.progress.get(module_id) != p or "restarted" in kinds
+        ]
 
-    async def _apply(self, conn, user_id: int, event: Event, now: int) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if update_id is not None:
+                conn.execute("INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now))
+            if "delete_my_data" in kinds:
+                self._erase(conn, user_id, now)
+            elif "restarted" in kinds:  # starting again clears progress and the attempts behind it
+                conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+                conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
+            conn.execute(_UPDATE_USER, user)
+            for event in events:
+                self._apply(conn, user_id, event, now)
+            if progress:
+                conn.executemany(_UPSERT_PROGRESS, progress)
+
+        await self.db.run_transaction(write)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, user_id: int, event: Event, now: int) -> None:
         kind, data = event.kind, event.data
         if kind == "consent_given":
-            await conn.execute(
+            conn.execute(
                 "UPDATE users SET consent_at = ?, consent_version = ?, consent_lang = ? WHERE id = ?",
                 (now, data.get("version"), data.get("lang"), user_id),
             )
         elif kind == "consent_refused":
-            await conn.execute(
+            conn.execute(
                 "UPDATE users SET consent_at = ?, consent_version = ?, consent_lang = ?, profile = '{}' WHERE id = ?",
                 (now, data.get("version"), data.get("lang"), user_id),
             )
         elif kind == "referral":
-            await conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
+            conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
         elif kind == "quiz_answer":
-            await conn.execute(
+            conn.execute(
                 "INSERT OR IGNORE INTO quiz_answers (user_id, module_id, attempt, question_id, option_id, correct, answered_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (user_id, data["module"], data["attempt"], data["question"], data["option"], int(data["correct"]), now),
             )
         if kind not in _UNLOGGED and kind != "delete_my_data":
-            await conn.execute(
-                "INSERT INTO events (user_id, kind, data, at) VALUES (?, ?, ?, ?)",
-                (user_id, kind, json.dumps(data, ensure_ascii=False), now),
-            )
+            conn.execute(_INSERT_EVENT, (user_id, kind, json.dumps(data, ensure_ascii=False), now))
 
-    async def _erase(self, conn, user_id: int, now: int) -> None:
+    @staticmethod
+    def _erase(conn: sqlite3.Connection, user_id: int, now: int) -> None:
         """Everything the owner told us goes; the row stays so the chat keeps working."""
-        await conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-        await conn.execute(
+        conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
+        conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
+        conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+        conn.execute(
             "UPDATE users SET profile = '{}', consent = '', consent_at = NULL, consent_version = NULL, consent_lang = NULL, "
             "onboarded_at = NULL, referral_code = NULL WHERE id = ?",
             (user_id,),
         )
-        await conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
+        conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
