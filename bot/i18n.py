@@ -107,5 +107,12 @@ class Catalogs:
         return format_date(when, "d MMMM y", locale=self.locale(lang))
 
     def datetime(self, lang: str, when: dt.datetime) -> str:
-        """A date and time in India time."""
-        return format_datetime(when.astimezone(IST), "d MMMM y, h:mm a", tzinfo=IST, locale=self.locale(lang))
+        """A date and time in India time: "15 March 2026, 6:00 pm" / "15 मार्च 2026, शाम 6:00 बजे"."""
+        local = when.astimezone(IST)
+        if lang != "hi":
+            return format_datetime(local, "d MMMM y, h:mm a", tzinfo=IST, locale=self.locale(lang))
+        # Hindi speakers say the part of the day, not am/pm.
+        hour = local.hour
+        period = "सुबह" if 4 <= hour < 12 else "दोपहर" if 12 <= hour < 16 else "शाम" if 16 <= hour < 20 else "रात"
+        clock = f"{(hour % 12) or 12}:{local.minute:02d}"
+        return f"{self.date(lang, local)}, {period} {clock} बजे"

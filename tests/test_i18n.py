@@ -1,0 +1,36 @@
+"""Indian number, money and date formats in both languages."""
+
+import datetime as dt
+
+import pytest
+
+from bot.i18n import IST, Catalogs
+
+
+@pytest.fixture(scope="module")
+def texts() -> Catalogs:
+    return Catalogs.load()
+
+
+def test_amounts_use_lakh_and_crore_with_indian_grouping(texts):
+    assert texts.money_exact("en", 10_000_000) == "₹1,00,00,000"
+    assert texts.number("hi", 150000) == "1,50,000"
+    assert texts.money("en", 4_000_000) == "₹40 lakh"
+    assert texts.money("en", 15_000_000) == "₹1.5 crore"
+    assert texts.money("hi", 15_000_000) == "₹1.5 करोड़"
+    assert texts.money("hi", 500) == "₹500"
+
+
+@pytest.mark.parametrize(
+    ("hour", "hindi", "english"),
+    [(9, "सुबह 9:00 बजे", "9:00 AM"), (13, "दोपहर 1:00 बजे", "1:00 PM"), (18, "शाम 6:00 बजे", "6:00 PM"), (22, "रात 10:00 बजे", "10:00 PM")],
+)
+def test_times_are_india_time_with_the_part_of_the_day_in_hindi(texts, hour, hindi, english):
+    when = dt.datetime(2026, 3, 15, hour, 0, tzinfo=IST).astimezone(dt.timezone.utc)
+    assert texts.datetime("hi", when) == f"15 मार्च 2026, {hindi}"
+    assert texts.datetime("en", when) == f"15 March 2026, {english}"
+
+
+def test_a_missing_translation_falls_back_to_english(texts):
+    assert texts.gettext("hi", "No such message anywhere") == "No such message anywhere"
+    assert texts.gettext("hi", "Yes") == "हाँ"
