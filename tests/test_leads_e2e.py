@@ -556,6 +556,13 @@ async def test_an_owner_who_erases_their_data_withdraws_the_lead(h: Harness):
     api.tap_button(501, card, "Accept")
     assert await answers_to(api, 1) == ["That can't be done now: lead #1 is at “Withdrawn by the owner”."]
     assert api.refusals == []
+    # DPDP: no row anywhere still holds the owner's name or phone number, sent lead cards included.
+    digits = PROFILE["phone"][-10:]
+    for (table,) in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for row in await app.db.fetchall(f"SELECT * FROM {table}"):
+            flat = " ".join(str(v) for v in tuple(row))
+            assert PROFILE["owner_name"] not in flat, table
+            assert digits not in flat.replace(" ", ""), table
 
 
 # ----------------------------------------------------------------- the terminal and the CLI

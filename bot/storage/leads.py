@@ -21,6 +21,7 @@ from ..core.content import ContentError
 from ..core.leads import Candidate, LeadRow, ReferralFunnel, Startup
 from ..core.session import ModuleProgress
 from .db import Database
+from .outbox import ERASED_PAYLOAD
 
 WEEK = 7 * 24 * 3600
 
@@ -425,6 +426,8 @@ class SqliteLeads:
             "UPDATE outbox SET status = 'cancelled', error = 'owner erased their data' WHERE status IN ('pending', 'claimed') AND dedup_key LIKE ?",
             (f"lead:{lead_id}:%",),
         )
+        # Cards already delivered stay in the outbox as a record, but without the owner's details.
+        await conn.execute("UPDATE outbox SET payload = ? WHERE dedup_key LIKE ?", (ERASED_PAYLOAD, f"lead:{lead_id}:%"))
         return cur.rowcount
 
     async def overdue(self, cutoff: int) -> list[int]:

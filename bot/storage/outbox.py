@@ -19,6 +19,8 @@ from ..core.messages import Choice, Say
 from .db import Database
 
 RETRY_LIMIT = 8
+ERASED_PAYLOAD = '{"text": "(erased at the owner\'s request)", "choices": [], "columns": 1}'
+"""What an outbox row holds after the owner it was about asked for their data to be erased."""
 
 
 @dataclass(frozen=True)

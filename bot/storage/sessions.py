@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..core.messages import Event
 from ..core.session import ModuleProgress, Session
 from .db import Database
+from .outbox import ERASED_PAYLOAD
 
 _PROGRESS_FIELDS = ("lesson", "attempt", "question", "score", "best", "passed", "in_quiz")
 # Events that only matter inside the turn and are not kept in the event log.
@@ -209,5 +210,12 @@ class SqliteSessionStore:
             "UPDATE users SET profile = '{}', consent = '', consent_at = NULL, consent_version = NULL, consent_lang = NULL, "
             "onboarded_at = NULL, referral_code = NULL WHERE id = ?",
             (user_id,),
+        )
+        # Messages to the owner (reminders, notices, broadcasts) keep their delivery record but
+        # lose their text; what was still waiting is not sent.
+        conn.execute(
+            "UPDATE outbox SET payload = ?, status = CASE WHEN status IN ('pending', 'claimed') THEN 'cancelled' "
+            "ELSE status END WHERE user_id = ?",
+            (ERASED_PAYLOAD, user_id),
         )
         conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
