@@ -13,7 +13,8 @@ def plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-_ALLOWED = re.compile(r"</?(?:b|i)>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);")
+# Telegram knows only these four named entities; "&nbsp;" in a translation must be escaped, not sent.
+_ALLOWED = re.compile(r"</?(?:b|i)>|&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 
 
 def safe_html(text: str) -> str:

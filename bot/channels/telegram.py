@@ -38,6 +38,7 @@ from ..services.dispatch import Who
 from ..storage.db import StorageError
 from ..storage.sessions import UserKey
 from .aiohttp_request import AiohttpRequest
+from .tolerant_bot import TolerantBot
 from .render import plain, safe_html, split_text
 
 log = logging.getLogger(__name__)
@@ -327,13 +328,13 @@ def build_application(
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
 
-    builder = ApplicationBuilder().token(settings.telegram_token).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
+    transport = None
     if os.environ.get("TELEGRAM_HTTP", "aiohttp").lower() != "httpx":  # httpx: PTB's default, as a fallback
         transport = AiohttpRequest()  # one session and pool for getUpdates and every other call
-        builder = builder.request(transport).get_updates_request(transport)
     base_url = base_url or settings.telegram_api_base_url
-    if base_url:
-        builder = builder.base_url(base_url).base_file_url(base_url.replace("/bot", "/file/bot", 1))
+    urls = {"base_url": base_url, "base_file_url": base_url.replace("/bot", "/file/bot", 1)} if base_url else {}
+    bot = TolerantBot(settings.telegram_token, request=transport, get_updates_request=transport, **urls)
+    builder = ApplicationBuilder().bot(bot).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
     application = builder.build()
     application.add_handler(TypeHandler(Update, channel.on_update))
     application.bot_data["channel"] = channel
