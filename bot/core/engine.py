@@ -292,14 +292,8 @@ class Engine:
     def _answer_detour(self, t: TurnContext, detour: str, value: str, tapped: bool) -> None:
         s = t.s
         if detour == "language":
-            lang = value if tapped else self._typed_language(value)
-            if lang not in LANGUAGES:
-                t.say(t._("Please tap हिन्दी or English."))
-                self._ask_language(t)
+            if not self._pick_language(t, value, tapped):
                 return
-            if tapped:
-                t.outputs.append(Picked({"hi": "हिन्दी", "en": "English"}[lang]))
-            s.lang = lang
             s.draft.pop("detour")
             t.advance()
             t.say(t._("Okay, I will talk with you in English."))
@@ -318,17 +312,27 @@ class Engine:
             t.say(t._("Okay, nothing has changed."))
             self.ask_current(t)
             return
+        # Both start from a blank session; the language, the seed and the question counter stay, so
+        # the user is still addressed in their language and older buttons stay recognisably old.
+        t.emit("restarted" if detour == "restart" else "delete_my_data")
+        t.s = Session(lang=s.lang, seed=s.seed, seq=s.seq)
         if detour == "restart":
-            t.emit("restarted")
-            lang, seed, seq = s.lang, s.seed, s.seq
-            t.s = Session(lang=lang, seed=seed, seq=seq)
             t.say(t._("Okay, let's start again."))
             self._begin(t)
         else:
-            t.emit("delete_my_data")
-            lang, seed, seq = s.lang, s.seed, s.seq
-            t.s = Session(lang=lang, seed=seed, seq=seq)
             t.say(t._("Done. Everything you told me has been deleted. Send /start if you want to begin again."))
+
+    def _pick_language(self, t: TurnContext, value: str, tapped: bool) -> bool:
+        """Switch to the language tapped or typed; ask again (and return False) if it is neither."""
+        lang = value if tapped else self._typed_language(value)
+        if lang not in LANGUAGES:
+            t.say(t._("Please tap हिन्दी or English."))
+            self._ask_language(t)
+            return False
+        if tapped:
+            t.outputs.append(Picked({"hi": "हिन्दी", "en": "English"}[lang]))
+        t.s.lang = lang
+        return True
 
     def _typed_language(self, text: str) -> str | None:
         key = fold(text)
@@ -341,15 +345,8 @@ class Engine:
     def _answer_step(self, t: TurnContext, step: Step, value: str, tapped: bool) -> None:
         s = t.s
         if step.id == "language":
-            lang = value if tapped else self._typed_language(value)
-            if lang not in LANGUAGES:
-                t.say(t._("Please tap हिन्दी or English."))
-                self._ask_language(t)
-                return
-            if tapped:
-                t.outputs.append(Picked({"hi": "हिन्दी", "en": "English"}[lang]))
-            s.lang = lang
-            self._next(t, step)
+            if self._pick_language(t, value, tapped):
+                self._next(t, step)
         elif step.kind in ("choice", "consent"):
             self._answer_choice(t, step, value, tapped)
         elif step.kind == "multi":
