@@ -251,7 +251,8 @@ def _trace_sql(path: str) -> None:
 
     async def open_traced(cls, *args, **kwargs):
         db = await opened(cls, *args, **kwargs)
-        await db.run(lambda conn: conn.set_trace_callback(record))
+        # On aiosqlite's thread, where the connection lives (its own way to run a call there).
+        await db.conn._execute(lambda: db.conn._conn.set_trace_callback(record))
         return db
 
     Database.open = classmethod(open_traced)

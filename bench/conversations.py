@@ -96,8 +96,9 @@ def plan(content: Content, lang: str, rng: random.Random) -> list[Action]:
             actions.append(Action("text", rng.choice(pool), expect))
         elif step.kind == "choice":
             option = rng.choice(step.options)
-            if rng.random() < 0.25:  # people type too: the option's name as they know it
-                actions.append(Action("text", rng.choice((option.label, *option.aliases)) if not option.amounts else str(step.options.index(option) + 1), expect))
+            if rng.random() < 0.25:  # people type too: the option's name as they know it, or its number
+                typed = str(step.options.index(option) + 1) if option.amounts else rng.choice((option.label, *option.aliases))
+                actions.append(Action("text", typed, expect))
             else:
                 actions.append(Action("tap", option.id, expect))
         elif step.kind == "multi":

@@ -225,3 +225,13 @@ async def test_the_reminder_reaches_the_owner_and_continue_opens_the_lesson(tmp_
         state = json.loads((await app.db.fetchone("SELECT state FROM users WHERE user_ref = ?", (str(uid),)))[0])
         assert (state["flow"], state["step"]) == ("lesson", "export_ready")
         assert await app.reminders.run_once() == 0  # they are active again
+
+
+async def test_candidates_are_read_in_pages_and_none_is_missed(app: App, monkeypatch):
+    import bot.services.reminders as reminders_module
+
+    monkeypatch.setattr(reminders_module, "PAGE", 2)  # five quiet owners over three pages
+    ids = [await onboard(app, str(900 + i)) for i in range(5)]
+    app.clock.advance(SILENCE)
+    assert await app.reminders.run_once() == 5
+    assert sorted(r["user_id"] for r in await reminders(app)) == sorted(ids)

@@ -304,7 +304,8 @@ def build_application(
                 tasks.append(asyncio.create_task(app.broadcasts.run_status(board, stop), name="broadcast-status"))
             if app.leads is not None:  # leads: wake the worker for new cards; catch up on what a restart missed
                 app.leads.wake = worker.wake
-                await _sweep_leads(None)
+                # In the background: catching up must not delay the first answer after a restart.
+                tasks.append(asyncio.create_task(_sweep_leads(None), name="lead-sweep"))
             if application.job_queue is not None:
                 application.job_queue.run_repeating(_remind, interval=REMINDER_INTERVAL, first=60)
                 if app.leads is not None:

@@ -21,6 +21,20 @@ from .clock import Clock
 REMINDER = N_("👋 {name}, you were learning “{module}”. A few minutes are enough to finish it. Shall we continue?")
 REMINDER_FOOTER = N_("(Send /stop_reminders if you don't want reminders.)")
 CONTINUE = N_("Continue")
+PAGE = 1000
+_CANDIDATES = """
+    SELECT u.id, u.channel, u.user_ref, u.lang, u.profile, u.last_seen_at,
+           (SELECT p.module_id FROM progress p WHERE p.user_id = u.id AND p.passed = 0
+             ORDER BY p.updated_at DESC LIMIT 1) AS module_id,
+           (SELECT COUNT(*) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder'
+             AND o.created_at >= u.last_seen_at) AS nudges,
+           (SELECT MAX(o.created_at) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder') AS last_nudge
+    FROM users u
+    WHERE u.id > ? AND u.last_seen_at <= ? AND u.reminders_off = 0 AND u.blocked_at IS NULL
+      AND u.onboarded_at IS NOT NULL
+      AND EXISTS (SELECT 1 FROM progress p WHERE p.user_id = u.id AND p.passed = 0)
+    ORDER BY u.id LIMIT ?
+"""
 
 
 class ReminderService:
@@ -34,44 +48,33 @@ class ReminderService:
         now = int(self.clock.now())
         if quiet_hours(now):
             return 0
-        rows = await self.db.fetchall(
-            """
-            SELECT u.id, u.channel, u.user_ref, u.lang, u.profile, u.last_seen_at,
-                   (SELECT p.module_id FROM progress p WHERE p.user_id = u.id AND p.passed = 0
-                     ORDER BY p.updated_at DESC LIMIT 1) AS module_id,
-                   (SELECT COUNT(*) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder'
-                     AND o.created_at >= u.last_seen_at) AS nudges,
-                   (SELECT MAX(o.created_at) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder') AS last_nudge
-            FROM users u
-            WHERE u.last_seen_at <= ? AND u.reminders_off = 0 AND u.blocked_at IS NULL AND u.onboarded_at IS NOT NULL
-              AND EXISTS (SELECT 1 FROM progress p WHERE p.user_id = u.id AND p.passed = 0)
-            """,
-            (now - SILENCE,),
-        )
-        items = []
-        for row in rows:
-            facts = ReminderFacts(
-                last_active=row["last_seen_at"],
-                nudges_since_active=row["nudges"],
-                last_nudge=row["last_nudge"],
-                opted_out=False,
-                blocked=False,
-                module_in_progress=row["module_id"],
-            )
-            module = self.content.module(row["module_id"] or "")
-            if module is None or not should_nudge(facts, now):
-                continue
-            lang = row["lang"]
-            name = json.loads(row["profile"]).get("owner_name", "")
-            text = self.texts.gettext(lang, REMINDER).format(name=html.escape(name, quote=False), module=self.texts.gettext(lang, module.title))
-            text += "\n" + self.texts.gettext(lang, REMINDER_FOOTER)
-            say = Say(text, (Choice(f"go:{module.id}", self.texts.gettext(lang, CONTINUE)),))
-            number = row["nudges"] + 1
-            items.append(
-                Outgoing(row["channel"], row["user_ref"], "reminder", say, user_id=row["id"],
-                         dedup_key=f"reminder:{row['id']}:{row['last_seen_at']}:{number}")
-            )
+        # In pages by user id, so memory stays flat however many owners have gone quiet.
+        items: list[Outgoing] = []
+        after = 0
+        while rows := await self.db.fetchall(_CANDIDATES, (after, now - SILENCE, PAGE)):
+            after = rows[-1]["id"]
+            items += [item for row in rows if (item := self._reminder(row, now)) is not None]
         if not items:
             return 0
         return await self.outbox.enqueue(items, now)
 
+    def _reminder(self, row, now: int) -> Outgoing | None:
+        """The reminder ``row``'s owner is due now, if any."""
+        facts = ReminderFacts(
+            last_active=row["last_seen_at"],
+            nudges_since_active=row["nudges"],
+            last_nudge=row["last_nudge"],
+            opted_out=False,
+            blocked=False,
+            module_in_progress=row["module_id"],
+        )
+        module = self.content.module(row["module_id"] or "")
+        if module is None or not should_nudge(facts, now):
+            return None
+        lang = row["lang"]
+        name = json.loads(row["profile"]).get("owner_name", "")
+        text = self.texts.gettext(lang, REMINDER).format(name=html.escape(name, quote=False), module=self.texts.gettext(lang, module.title))
+        text += "\n" + self.texts.gettext(lang, REMINDER_FOOTER)
+        say = Say(text, (Choice(f"go:{module.id}", self.texts.gettext(lang, CONTINUE)),))
+        return Outgoing(row["channel"], row["user_ref"], "reminder", say, user_id=row["id"],
+                        dedup_key=f"reminder:{row['id']}:{row['last_seen_at']}:{row['nudges'] + 1}")
