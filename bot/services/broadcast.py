@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CHANNELS = ("telegram",)
 STATUS_INTERVAL = 3.0
+POSTING = ""  # status_ref of a status message whose posting a crash interrupted: in doubt, never posted again
 ADMIN_COMMANDS = ("broadcast", "broadcast_cancel", "stats")
 OLD_BUTTON = N_("That button is from an earlier message. Please use the latest one.")
 # Button labels of the wizard (kept short: they must fit a phone screen in Hindi too).
@@ -163,9 +164,13 @@ class BroadcastService:
         return recipients / self.rate
 
     async def start(
-        self, plan: Plan, *, created_by: str, admin: tuple[str, str] | None = None, admin_lang: str = "en"
+        self, plan: Plan, *, created_by: str, admin: tuple[str, str] | None = None, admin_lang: str = "en",
+        draft: Draft | None = None,
     ) -> tuple[int, int]:
-        """Create the broadcast and enqueue every recipient's message; returns (id, recipients)."""
+        """Create the broadcast and enqueue every recipient's message; returns (id, recipients).
+
+        ``draft`` (the admin's closed wizard) is stored in the same transaction.
+        """
         problems = self.problems(plan)
         if problems:
             raise ValueError("; ".join(p.render(self.texts, "en") for p in problems))
@@ -174,7 +179,7 @@ class BroadcastService:
         result = await self.repo.create(
             kind=plan.kind, segment=plan.segment, channels=self.channels, payloads=payloads, send_at=max(plan.send_at, now),
             now=now, created_by=created_by, module_id=plan.module_id, text_en=plan.text_en, text_hi=plan.text_hi,
-            admin=admin, admin_lang=admin_lang,
+            admin=admin, admin_lang=admin_lang, draft=draft,
         )
         log.info("broadcast %s created by %s: %s recipients", result[0], created_by, result[1])
         for wake in self._wakers:
@@ -242,10 +247,17 @@ class BroadcastService:
             if self._shown.get(b.id) != text:
                 try:
                     if b.status_ref is None:
-                        ref = await board.send(b.admin_chat, Say(text))
+                        # Marked before it is posted: if the bot dies before the message id is stored, the
+                        # message may be in the chat already, and a second one must not follow (as in the outbox).
+                        await self.repo.set_status_ref(b.id, POSTING)
+                        try:
+                            ref = await board.send(b.admin_chat, Say(text))
+                        except RetryLater:
+                            await self.repo.set_status_ref(b.id, None)  # refused for now: post it at the next update
+                            raise
                         if ref is not None:
                             await self.repo.set_status_ref(b.id, ref)
-                    else:
+                    elif b.status_ref != POSTING:
                         await board.edit(b.admin_chat, b.status_ref, Say(text))
                 except RetryLater as exc:  # try again at the next update
                     log.info("status of broadcast %s not shown yet: %s", b.id, exc)
@@ -678,12 +690,15 @@ class Screen:
             self.say(self._(N_("No owner matches these conditions any more. Nothing was sent.")))
             self.close()
             return
-        broadcast_id, recipients = await self.bc.start(
-            plan, created_by=f"{self.d.channel}:{self.d.chat_ref}", admin=(self.d.channel, self.d.chat_ref), admin_lang=self.lang
-        )
+        # The wizard is closed in the broadcast's own transaction: if the bot died (or a write failed)
+        # right after the broadcast was created, a second tap on Confirm would send it all again.
         self.d.step, self.d.data = "done", {}
         self.d.seq += 1
         self.changed = True
+        broadcast_id, recipients = await self.bc.start(
+            plan, created_by=f"{self.d.channel}:{self.d.chat_ref}", admin=(self.d.channel, self.d.chat_ref), admin_lang=self.lang,
+            draft=self.d,
+        )
         self.say(
             self._(
                 N_(

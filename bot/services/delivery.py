@@ -33,6 +33,7 @@ from ..storage.outbox import OutboxRow, SqliteOutbox
 from .clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+LONG_WAIT = 0.25  # seconds: a pause in which the 'sent' marks of finished requests are committed first
 
 
 class RetryLater(Exception):
@@ -236,11 +237,9 @@ class DeliveryWorker:
                 slot += interval
                 self._next_slot = slot
             if not group:  # only rows whose chats must wait
-                await asyncio.sleep(max(0.0, later[0][0] - loop.time()))
+                await self._wait_until(later[0][0])
                 continue
-            wait = group[0][0] - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._wait_until(group[0][0])
             for _ in group:
                 await self._slots.acquire()
             live = await self.outbox.start_sending([row.id for _, row in group])
@@ -254,6 +253,17 @@ class DeliveryWorker:
                 task.add_done_callback(self._tasks.discard)
             if len(self._done) >= self.batch or loop.time() - self._last_flush >= self.flush_interval:
                 await self.flush()
+
+    async def _wait_until(self, moment: float) -> None:
+        """Sleep until ``moment`` (loop time). A long wait (a chat's one-second interval, a 429 pause)
+        first sees the requests in flight finish and commits their marks: until then a crash would
+        leave rows in doubt that were delivered long ago."""
+        loop = asyncio.get_running_loop()
+        if moment - loop.time() > LONG_WAIT and (self._tasks or self._done):
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=moment - loop.time())
+            await self.flush()
+        await asyncio.sleep(max(0.0, moment - loop.time()))
 
     async def _deliver(self, row: OutboxRow, slot: float) -> None:
         try:

@@ -29,6 +29,15 @@ _MODULE_SQL = {
 }
 # Outbox statuses of rows that may still go out.
 UNSENT = ("pending", "claimed", "sending")
+_SAVE_DRAFT = (
+    "INSERT INTO broadcast_drafts (channel, chat_ref, seq, step, data, lang, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (channel, chat_ref) DO UPDATE SET seq = excluded.seq, step = excluded.step, data = excluded.data, "
+    "lang = excluded.lang, updated_at = excluded.updated_at"
+)
+
+
+def _draft_row(draft: Draft, now: int) -> tuple:
+    return (draft.channel, draft.chat_ref, draft.seq, draft.step, json.dumps(draft.data, ensure_ascii=False), draft.lang, now)
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -128,10 +137,12 @@ class SqliteBroadcasts:
         text_hi: str | None = None,
         admin: tuple[str, str] | None = None,
         admin_lang: str = "en",
+        draft: Draft | None = None,
     ) -> tuple[int, int]:
         """Create a broadcast and enqueue one outbox row per recipient; returns (id, recipients).
 
         ``payloads`` are the stored messages (``dump_say``) by language; each owner gets theirs.
+        ``draft``, the admin's wizard as it is after Confirm, is saved in the same transaction.
         """
         where, params = segment_where(segment, channels)
         async with self.db.transaction() as conn:
@@ -152,6 +163,8 @@ class SqliteBroadcasts:
             )
             recipients = cur.rowcount
             await conn.execute("UPDATE broadcasts SET recipients = ? WHERE id = ?", (recipients, broadcast_id))
+            if draft is not None:
+                await conn.execute(_SAVE_DRAFT, _draft_row(draft, now))
         return broadcast_id, recipients
 
     async def get(self, broadcast_id: int) -> BroadcastRow | None:
@@ -180,7 +193,7 @@ class SqliteBroadcasts:
         )
         return {r[0]: r[1] for r in rows}
 
-    async def set_status_ref(self, broadcast_id: int, ref: str) -> None:
+    async def set_status_ref(self, broadcast_id: int, ref: str | None) -> None:
         """Remember the admin's status message, to edit it from now on."""
         await self.db.execute("UPDATE broadcasts SET status_ref = ? WHERE id = ?", (ref, broadcast_id))
 
@@ -225,12 +238,7 @@ class SqliteBroadcasts:
 
     async def save_draft(self, draft: Draft, now: int) -> None:
         """Store the wizard's state (committed before the admin sees the next screen)."""
-        await self.db.execute(
-            "INSERT INTO broadcast_drafts (channel, chat_ref, seq, step, data, lang, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (channel, chat_ref) DO UPDATE SET seq = excluded.seq, step = excluded.step, data = excluded.data, "
-            "lang = excluded.lang, updated_at = excluded.updated_at",
-            (draft.channel, draft.chat_ref, draft.seq, draft.step, json.dumps(draft.data, ensure_ascii=False), draft.lang, now),
-        )
+        await self.db.execute(_SAVE_DRAFT, _draft_row(draft, now))
 
     async def first_time(self, channel: str, update_id: str, now: int) -> bool:
         """Record a platform update as handled; False if it already was (a redelivered update)."""
