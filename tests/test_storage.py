@@ -418,3 +418,26 @@ async def test_keyed_locks_serialise_one_key_in_order_and_forget_it():
         async with locks.hold("c"):
             raise RuntimeError("boom")
     assert len(locks) == 0
+
+
+async def test_a_start_handled_by_the_roles_is_not_overtaken_by_the_next_message(tmp_path):
+    """Roles look things up before the owner conversation; a later message must still wait its turn."""
+    import asyncio
+
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.core.messages import Inbound
+    from bot.services.dispatch import Who
+    from bot.storage.sessions import UserKey
+
+    app = await build_app(Settings(database_path=tmp_path / "order.sqlite3"))
+    try:
+        who = Who(UserKey("telegram", "77"), platform_user_id=77, lang_hint="en")
+        first, second = await asyncio.gather(
+            app.dispatcher.handle(who, Inbound.say("/start")), app.dispatcher.handle(who, Inbound.say("English"))
+        )
+        assert "Choose your language" in first.outputs[0].text
+        assert any("agree" in getattr(o, "text", "") for o in second.outputs)  # "English" answered the language question
+        assert len(app.dispatcher.order) == 0
+    finally:
+        await app.close()

@@ -18,6 +18,7 @@ from typing import Protocol
 from ..core.messages import Inbound
 from ..storage.sessions import UserKey
 from .conversation import ConversationService, Reply
+from .locks import KeyedLocks
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Dispatcher:
     def __init__(self, conversations: ConversationService, roles: list[Role] | None = None):
         self.conversations = conversations
         self.roles: list[Role] = list(roles or [])
+        # One user's events are handled in arrival order, whichever role takes them: a role's
+        # own look-ups must not let a later message overtake an earlier /start.
+        self.order = KeyedLocks()
 
     def add(self, role: Role) -> None:
         """Register a role handler (checked in the order added)."""
@@ -49,8 +53,9 @@ class Dispatcher:
 
     async def handle(self, who: Who, inbound: Inbound) -> Reply | None:
         """The reply to ``inbound``; ``None`` if the update was a repeat."""
-        for role in self.roles:
-            reply = await role.handle(who, inbound)
-            if reply is not None:
-                return reply
-        return await self.conversations.handle(who.key, inbound, update_id=who.update_id, lang_hint=who.lang_hint)
+        async with self.order.hold(who.key):
+            for role in self.roles:
+                reply = await role.handle(who, inbound)
+                if reply is not None:
+                    return reply
+            return await self.conversations.handle(who.key, inbound, update_id=who.update_id, lang_hint=who.lang_hint)
