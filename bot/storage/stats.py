@@ -18,32 +18,35 @@ _LISTED = ("listed", "first_order")
 _FIRST_ORDER = ("first_order",)
 
 
-def _user_filters(filters: Filters) -> tuple[str, list[Any]]:
+# The column each filter compares, for owners and for leads (whose owner may have erased their data).
+_USER_COLUMNS = {
+    "state": "json_extract(u.profile, '$.state')",
+    "sector": "json_extract(u.profile, '$.sector')",
+    "lang": "u.lang",
+}
+_LEAD_COLUMNS = {
+    "state": "COALESCE(json_extract(u.profile, '$.state'), l.state)",
+    "sector": "COALESCE(json_extract(u.profile, '$.sector'), l.sector)",
+    "lang": "COALESCE(u.lang, l.lang)",
+}
+
+
+def _where(filters: Filters, columns: dict[str, str]) -> tuple[str, list[Any]]:
     clauses, params = ["1"], []
-    if filters.state:
-        clauses.append("json_extract(u.profile, '$.state') = ?")
-        params.append(filters.state)
-    if filters.sector:
-        clauses.append("json_extract(u.profile, '$.sector') = ?")
-        params.append(filters.sector)
-    if filters.lang:
-        clauses.append("u.lang = ?")
-        params.append(filters.lang)
+    for name, column in columns.items():
+        value = getattr(filters, name)
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
     return " AND ".join(clauses), params
+
+
+def _user_filters(filters: Filters) -> tuple[str, list[Any]]:
+    return _where(filters, _USER_COLUMNS)
 
 
 def _lead_filters(filters: Filters) -> tuple[str, list[Any]]:
-    clauses, params = ["1"], []
-    if filters.state:
-        clauses.append("COALESCE(json_extract(u.profile, '$.state'), l.state) = ?")
-        params.append(filters.state)
-    if filters.sector:
-        clauses.append("COALESCE(json_extract(u.profile, '$.sector'), l.sector) = ?")
-        params.append(filters.sector)
-    if filters.lang:
-        clauses.append("COALESCE(u.lang, l.lang) = ?")
-        params.append(filters.lang)
-    return " AND ".join(clauses), params
+    return _where(filters, _LEAD_COLUMNS)
 
 
 def _reached(statuses: tuple[str, ...]) -> str:
