@@ -16,6 +16,7 @@ import pytest
 from bot.app import App, build_app
 from bot.channels.console import ConsoleChannel
 from bot.config import Settings
+from tests.owners import ASHA_PROFILE
 
 SAATHI = Path(sys.executable).parent / "saathi"
 
@@ -40,20 +41,7 @@ SCRIPT = [
     "98765 43210",
     "1",  # Confirm
 ]
-EXPECTED_PROFILE = {
-    "owner_name": "Asha Devi",
-    "business_name": "Asha Brass Works",
-    "state": "uttar_pradesh",
-    "district": "Moradabad",
-    "sector": "handicrafts",
-    "udyam": "yes",
-    "iec": "no",
-    "gst": "yes",
-    "experience": "never",
-    "turnover": "under_40_lakh",
-    "markets": ["middle_east", "europe"],
-    "phone": "+919876543210",
-}
+EXPECTED_PROFILE = ASHA_PROFILE
 BYE = "Bye! Your answers are saved; run the chat again to continue.\n"
 
 

@@ -15,6 +15,7 @@ from bot.core.engine import Engine
 from bot.core.messages import Event, Inbound, Outbound, Picked, Say, Toast
 from bot.core.session import Session, Turn, TurnContext
 from bot.i18n import Catalogs
+from tests.owners import ASHA_PROFILE
 
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")
 KNOWN_FLOWS = {"new", "onboarding", "refused", "menu", "lesson", "quiz"}
@@ -165,20 +166,7 @@ def chat(engine: Engine) -> Chat:
 
 
 # ----------------------------------------------------------------- onboarding
-EXPECTED_PROFILE = {
-    "owner_name": "Asha Devi",
-    "business_name": "Asha Brass Works",
-    "state": "uttar_pradesh",
-    "district": "Moradabad",
-    "sector": "handicrafts",
-    "udyam": "yes",
-    "iec": "no",
-    "gst": "yes",
-    "experience": "never",
-    "turnover": "under_40_lakh",
-    "markets": ["middle_east", "europe"],
-    "phone": PHONE,
-}
+EXPECTED_PROFILE = ASHA_PROFILE
 
 
 def test_full_onboarding_in_english_by_tapping(engine: Engine, content: Content):

@@ -282,10 +282,6 @@ class BroadcastService:
             for waiter in waiters:
                 waiter.cancel()
 
-    def poke(self) -> None:
-        """Update the status messages now rather than at the next round."""
-        self._poke.set()
-
 
 def admin_lang(who: Who) -> str:
     """Admins read Hindi when their Telegram app is in Hindi, else English."""

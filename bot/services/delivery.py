@@ -155,12 +155,6 @@ class DeliveryWorker:
         await self._settle()
         return total
 
-    async def drain_once(self) -> int:
-        """Reserve one batch of due rows and deliver it."""
-        handled = await self._pump()
-        await self._settle()
-        return handled
-
     async def flush(self) -> None:
         """Commit the 'sent' marks of the requests that have finished."""
         async with self._flush_lock:
