@@ -17,6 +17,7 @@ from .services.dispatch import Dispatcher
 from .services.leads import LeadService, StaffRole
 from .services.privacy import PrivacyRole
 from .services.reminders import ReminderService
+from .services.replies import ReplyQueue
 from .services.stats import StatsService
 from .storage.db import Database
 from .storage.outbox import SqliteOutbox
@@ -38,6 +39,7 @@ class App:
     dispatcher: Dispatcher
     leads: LeadService | None = None
     broadcasts: BroadcastService | None = None
+    replies: ReplyQueue | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -62,13 +64,15 @@ async def build_app(
     db = await Database.open(settings.database_path)
     clock = clock or SystemClock()
     engine = Engine(content, texts)
-    conversations = ConversationService(engine, SqliteSessionStore(db), clock)
     outbox = SqliteOutbox(db)
+    replies = ReplyQueue(outbox, clock)
+    conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
     reminders = ReminderService(db, outbox, content, texts, clock)
-    dispatcher = Dispatcher(conversations, [PrivacyRole(db, engine, texts)])
+    dispatcher = Dispatcher(conversations, [PrivacyRole(db, engine, texts)], replies)
     leads = LeadService(db, outbox, content, texts, clock, settings)
     conversations.on_events(leads.on_events)
     dispatcher.add(StaffRole(leads))
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
     dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
-    return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads)
+    return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
+               replies=replies)

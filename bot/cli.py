@@ -24,6 +24,8 @@ async def _chat(settings: Settings, user: str) -> None:
 
     app = await build_app(settings)
     stop, worker = asyncio.Event(), None
+    if app.replies is not None:  # the terminal prints its own replies as each turn ends
+        app.replies.attach("console", ConsoleSender(sys.stdout))
     try:
         if not settings.telegram_token and app.leads is not None:
             # No Telegram: demo startups for an empty registry, and the outbox (lead cards,
@@ -41,6 +43,8 @@ async def _chat(settings: Settings, user: str) -> None:
         stop.set()
         if worker is not None:
             await worker
+        if app.replies is not None:
+            await app.replies.settle()
         await app.close()
 
 

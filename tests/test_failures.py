@@ -57,6 +57,8 @@ async def test_full_disk_asks_to_try_again_in_hindi(tmp_path):
         api.add_user(32, language_code="hi")
         await _to_name_question(api, 32, hindi=True)
         # Rollback journal instead of WAL, so the size cap below applies to every write at once.
+        await api.wait_idle(quiet=0.1)
+        await bot.app.replies.settle()  # no reply is being marked sent while the journal mode changes
         await bot.app.db.conn.execute("PRAGMA journal_mode = DELETE")
         pages = (await bot.app.db.fetchone("PRAGMA page_count"))[0]
         # The database may not grow any more: the first write that needs a new page fails (SQLITE_FULL).

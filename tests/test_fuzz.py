@@ -439,6 +439,8 @@ def live(tmp_path_factory) -> Iterator[Live]:
 
     async def setup() -> None:
         onboard = happy_path("en", "Asha Devi", "Asha Brass", "Moradabad")[2:17]
+        for uid, lang in ((HI_OWNER, "hi"), (EN_OWNER, "en"), (QUIZ_OWNER, "en"), (MENU_OWNER, "hi"), (LEAD_OWNER, "en")):
+            api.add_user(uid, language_code=lang)  # every chat exists: the set-up's replies are sent like any others
         await state.drive(HI_OWNER, "hi", [("command", ("start", "")), ("tap_now", "hi")])
         await state.drive(EN_OWNER, "en", [("command", ("start", "")), ("tap_now", "en")])
         await state.drive(QUIZ_OWNER, "en", [("command", ("start", "")), ("tap_now", "en"), *onboard,
@@ -456,14 +458,13 @@ def live(tmp_path_factory) -> Iterator[Live]:
                                        "WHERE u.user_ref = ?", (str(LEAD_OWNER),))
         assert lead is not None and lead["status"] == "offered", lead and dict(lead)
         state.lead_id = lead["id"]
-        api.add_user(LEAD_OWNER, language_code="en")  # would hear about a (wrongly) accepted lead
         cards = await state.db.fetchall("SELECT payload FROM outbox WHERE kind = 'lead_card'")
         state.lead_buttons = [choice[0] for card in cards for choice in json.loads(card["payload"])["choices"]]
         assert any(b.startswith(f"ld:{state.lead_id}:") for b in state.lead_buttons), state.lead_buttons
         assert (await state.state(QUIZ_OWNER))["flow"] == "quiz"
         assert (await state.state(MENU_OWNER))["flow"] == "menu"
-        for uid, lang in ((HI_OWNER, "hi"), (EN_OWNER, "en"), (QUIZ_OWNER, "en"), (MENU_OWNER, "hi")):
-            api.add_user(uid, language_code=lang)
+        await bot.app.replies.settle()
+        for uid in (HI_OWNER, EN_OWNER, QUIZ_OWNER, MENU_OWNER):
             api.send_text(uid, "/start")  # a message with buttons in each chat, to tap on
             await api.wait_for_message(uid, lambda m: bool(m.buttons))
         await api.wait_idle(quiet=0.1)
@@ -767,10 +768,10 @@ def test_typed_answers_reach_the_phone_exactly_as_typed(live: Live, name, busine
     titles = {app.texts.gettext(lang, msgid) for msgid in ("Your details:", "Everything I have stored about you")}
 
     async def example() -> None:
+        api.add_user(uid, language_code=lang)
         await live.drive(uid, lang, happy_path(lang, name, business, district)[:16])
         assume((await live.state(uid))["step"] == "summary")  # every answer was accepted
         profile = json.loads((await live.row(uid))["profile"])
-        api.add_user(uid, language_code=lang)
         for command in ("/profile", "/my_data"):
             api.send_text(uid, command)
             message = await api.wait_for_message(uid, lambda m: any(m.text.startswith(t) for t in titles))
@@ -793,6 +794,7 @@ async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
         app = await build_app(Settings(telegram_token=api.token, database_path=tmp_path / "b.sqlite3"), clock=ManualClock())
         application = build_application(app, base_url=api.base_url, background=False)
         await application.initialize()
+        await application.post_init(application)
         await application.start()
         await application.updater.start_polling(poll_interval=0, timeout=1)
         try:
@@ -810,5 +812,6 @@ async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
             with contextlib.suppress(Exception):
                 await application.updater.stop()
             await application.stop()
+            await application.post_stop(application)
             await application.shutdown()
             await app.close()

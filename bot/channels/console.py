@@ -102,3 +102,7 @@ class ConsoleSender:
         self.stdout.write("\n".join(lines) + "\n")
         self.stdout.flush()
         return None
+
+    async def reply(self, row) -> str | None:
+        """Replies to the terminal's own chat are printed by the chat as its turn ends: nothing to do."""
+        return None

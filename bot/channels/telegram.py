@@ -30,7 +30,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from ..app import App
-from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
+from ..core.messages import Choice, Inbound, Photo, Picked, Say, Tapped, Toast
 from ..core.session import N_
 from ..services.conversation import Reply
 from ..services.delivery import Blocked, Refused, RetryLater, Sender
@@ -125,8 +125,11 @@ class TelegramChannel:
         if inbound is None:
             return
         key = UserKey(CHANNEL, str(chat.id))
+        tapped = query.message if query is not None else None
+        reply_to = Tapped(str(tapped.message_id), tapped.text_html if tapped.text else "") if isinstance(tapped, Message) else None
         try:
-            who = Who(key, platform_user_id=user.id, lang_hint=user.language_code, update_id=str(update.update_id))
+            who = Who(key, platform_user_id=user.id, lang_hint=user.language_code, update_id=str(update.update_id),
+                      reply_to=reply_to)
             reply = await self.app.dispatcher.handle(who, inbound)
         except Exception as exc:  # noqa: BLE001 - the user must hear back whatever went wrong
             if isinstance(exc, StorageError):
@@ -144,6 +147,11 @@ class TelegramChannel:
         if reply is None:  # a repeated update
             if query is not None:
                 await self._answer(query)
+            return
+        if reply.queued:  # the replies are on their way through the outbox; a pop-up is instant or never
+            if query is not None:
+                toast = next((o.text for o in reply.outputs if isinstance(o, Toast)), None)
+                await self._answer(query, plain(toast) if toast else None)
             return
         await self.render(context.bot, chat.id, reply, query.message if query else None, query)
 
@@ -229,11 +237,84 @@ class TelegramChannel:
                     break
 
 
+def _outcome(exc: TelegramError) -> Exception:
+    """The worker's name for a Telegram failure: ``RetryLater``, ``Blocked`` or ``Refused``."""
+    if isinstance(exc, RetryAfter):
+        retry = exc.retry_after
+        seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+        return RetryLater("flood control", seconds, flood=True)
+    if isinstance(exc, Forbidden):
+        return Blocked(str(exc))
+    if isinstance(exc, BadRequest):  # a subclass of NetworkError: check it first
+        return Refused(str(exc))
+    return RetryLater(str(exc))
+
+
 class TelegramSender:
     """Sends outbox messages with the PTB bot, mapping Telegram's errors to the worker's outcomes."""
 
-    def __init__(self, bot):
+    def __init__(self, bot, texts=None):
         self.bot = bot
+        self.texts = texts
+
+    async def reply(self, row) -> str | None:
+        """Render one stored reply: a message, an edit of the tapped question, a photo."""
+        output, tapped, chat_id = row.output, row.reply_to, int(row.chat_ref)
+        try:
+            if isinstance(output, Picked):
+                # Cosmetic, and maybe done already if this is a resend after a crash: first try only.
+                if tapped is not None and row.attempts <= 1:
+                    await self._mark_answered(chat_id, tapped, output.label)
+                return None
+            if isinstance(output, Toast):  # shown as a pop-up when the tap was answered
+                return None
+            if isinstance(output, Photo):
+                message = await self.bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024],
+                                                    parse_mode=ParseMode.HTML)
+                return str(message.message_id)
+            say = output if isinstance(output, Say) else row.say
+            if say.replace and tapped is not None:
+                try:
+                    await self.bot.edit_message_reply_markup(chat_id, int(tapped.message_ref),
+                                                             reply_markup=keyboard(say.choices, say.columns))
+                except BadRequest as exc:
+                    log.info("could not redraw: %s", exc)
+                return None
+            markup = keyboard(say.choices, say.columns)
+            if say.ask_contact:
+                label = self._gettext(row.lang, SHARE_NUMBER)
+                markup = ReplyKeyboardMarkup([[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True,
+                                             resize_keyboard=True)
+            elif row.close_contact:
+                if markup is None:
+                    markup = ReplyKeyboardRemove()
+                else:  # a message carries one keyboard: take the share-number button away first
+                    done = "✅ " + self._gettext(row.lang, "Done")
+                    await self.bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
+            pieces = split_text(safe_html(say.text), TEXT_LIMIT)
+            message = None
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                message = await self.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
+                                                      reply_markup=markup if last else None)
+            return str(message.message_id) if message is not None else None
+        except TelegramError as exc:
+            raise _outcome(exc) from exc
+
+    def _gettext(self, lang: str, msgid: str) -> str:
+        return self.texts.gettext(lang or "hi", msgid) if self.texts is not None else msgid
+
+    async def _mark_answered(self, chat_id: int, tapped: Tapped, label: str) -> None:
+        """Show the chosen answer under the question and take its buttons away."""
+        text = f"{tapped.text}\n\n✅ <b>{safe_html(label)}</b>" if tapped.text else None
+        try:
+            if text and len(text) <= TEXT_LIMIT:
+                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=int(tapped.message_ref),
+                                                 parse_mode=ParseMode.HTML, reply_markup=None)
+            else:
+                await self.bot.edit_message_reply_markup(chat_id, int(tapped.message_ref), reply_markup=None)
+        except BadRequest as exc:  # too old to edit, or already marked (a resent reply)
+            log.info("could not mark answer: %s", exc)
 
     async def send(self, chat_ref: str, say: Say) -> str | None:
         try:
@@ -294,6 +375,9 @@ def build_application(
             await channel.set_admin_commands(application.bot)
         except TelegramError as exc:
             log.warning("could not set the command menu: %s", exc)
+        if app.replies is not None:  # replies are sent even with background=False: a user must hear back
+            app.replies.attach(CHANNEL, TelegramSender(application.bot, app.texts))
+            tasks.append(asyncio.create_task(app.replies.run(stop), name="replies"))
         if background:
             worker = app.delivery({CHANNEL: TelegramSender(application.bot), **(senders or {})})
             application.bot_data["delivery"] = worker

@@ -108,6 +108,18 @@ Outbound = Say | Picked | Toast | Photo
 
 
 @dataclass(frozen=True)
+class Tapped:
+    """The message whose button the user just tapped: the platform's id for it and its text.
+
+    Replies are sent after the turn is stored, by the outbox; a ``Picked`` or a redrawn
+    multi-select needs to know which message to edit, and what it said.
+    """
+
+    message_ref: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class Event:
     """Something that happened that storage or another service must act on.
 

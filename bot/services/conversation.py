@@ -1,7 +1,9 @@
-"""The conversation service: load a user's session, run the engine, commit, return the replies.
+"""The conversation service: load a user's session, run the engine, commit, send the replies.
 
-Every answer is committed before the replies are returned to the channel, so a crash after a
-reply was sent never loses the answer the user saw acknowledged.
+A turn's new state, its events and its replies (as outbox rows) are committed in one
+transaction; the replies go out right after, through the ``ReplyQueue``, which sends them again
+after a failure or a crash. So a crash never loses an answer the user saw acknowledged, and
+never leaves the user without the next question.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.engine import Engine
-from ..core.messages import Event, Inbound, Outbound
+from ..core.messages import Event, Inbound, Outbound, Tapped
 from ..storage.sessions import SqliteSessionStore, UserKey
 from .clock import Clock, SystemClock
 from .locks import KeyedLocks
+from .replies import ReplyQueue
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +33,18 @@ class Reply:
     lang: str
     user_id: int
     events: list[Event]
+    queued: bool = False  # the outputs are in the outbox already: the channel renders only what is instant (a toast)
 
 
 class ConversationService:
     """Handles one user's inbound events in order, many users at once."""
 
-    def __init__(self, engine: Engine, store: SqliteSessionStore, clock: Clock | None = None):
+    def __init__(self, engine: Engine, store: SqliteSessionStore, clock: Clock | None = None,
+                 replies: ReplyQueue | None = None):
         self.engine = engine
         self.store = store
         self.clock = clock or SystemClock()
+        self.replies = replies
         self.locks = KeyedLocks()
         self.hooks: list[EventHook] = []
 
@@ -53,6 +59,7 @@ class ConversationService:
         *,
         update_id: str | None = None,
         lang_hint: str | None = None,
+        reply_to: Tapped | None = None,
     ) -> Reply | None:
         """Handle ``inbound`` from ``key``; ``None`` if this update was already handled."""
         async with self.locks.hold(key):
@@ -63,10 +70,16 @@ class ConversationService:
                 log.info("ignoring repeated update %s", update_id)
                 return None
             turn = self.engine.handle(loaded.session, inbound)
-            await self.store.save_turn(
-                loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel, update_id=update_id
+            queue = self.replies
+            close_contact = any(e.kind == "answer" and e.data.get("step_kind") == "phone" for e in turn.events)
+            rows = await self.store.save_turn(
+                loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel, update_id=update_id,
+                chat_ref=key.user_ref if queue is not None else None, replies=turn.outputs if queue is not None else (),
+                reply_to=reply_to, close_contact=close_contact,
             )
+            if queue is not None:
+                queue.send_soon(rows)
         if turn.events:
             for hook in self.hooks:
                 await hook(loaded.user_id, key, turn.events)
-        return Reply(turn.outputs, turn.session.lang, loaded.user_id, turn.events)
+        return Reply(turn.outputs, turn.session.lang, loaded.user_id, turn.events, queued=self.replies is not None)

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core.messages import Inbound
+from ..core.messages import Inbound, Tapped
 from ..storage.sessions import UserKey
 from .conversation import ConversationService, Reply
 from .locks import KeyedLocks
+from .replies import ReplyQueue
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Who:
     platform_user_id: int | None = None
     lang_hint: str | None = None
     update_id: str | None = None
+    reply_to: Tapped | None = None  # the message whose button was tapped, if any
 
 
 class Role(Protocol):
@@ -40,8 +42,10 @@ class Role(Protocol):
 class Dispatcher:
     """Tries each role handler in order, then the owner conversation."""
 
-    def __init__(self, conversations: ConversationService, roles: list[Role] | None = None):
+    def __init__(self, conversations: ConversationService, roles: list[Role] | None = None,
+                 replies: ReplyQueue | None = None):
         self.conversations = conversations
+        self.replies = replies
         self.roles: list[Role] = list(roles or [])
         # One user's events are handled in arrival order, whichever role takes them: a role's
         # own look-ups must not let a later message overtake an earlier /start.
@@ -57,5 +61,11 @@ class Dispatcher:
             for role in self.roles:
                 reply = await role.handle(who, inbound)
                 if reply is not None:
+                    if self.replies is not None and not reply.queued:  # a role's replies go the same road
+                        await self.replies.enqueue(user_id=reply.user_id or None, channel=who.key.channel,
+                                                   chat_ref=who.key.user_ref, outputs=reply.outputs, reply_to=who.reply_to,
+                                                   lang=reply.lang)
+                        reply.queued = True
                     return reply
-            return await self.conversations.handle(who.key, inbound, update_id=who.update_id, lang_hint=who.lang_hint)
+            return await self.conversations.handle(who.key, inbound, update_id=who.update_id, lang_hint=who.lang_hint,
+                                                   reply_to=who.reply_to)

@@ -6,19 +6,29 @@ rows ('claimed': taken off the queue but not yet handed to the platform, so a re
 puts them back), marks each 'sending' right before its request (``start_sending``), and records
 the outcome ('sent' in batches with ``sent_many``). Only rows left 'sending' by a crash are in
 doubt: they become 'unknown' and are never sent again.
+
+Replies (kind ``reply``) follow another rule. They are written in the turn's own transaction
+already 'sending' (the turn's sender owns them), sent right after the commit in order per chat,
+and deleted once sent. A reply still 'sending' or 'claimed' at a restart goes back to
+'pending' and is sent again: a repeated question is harmless, silence is not.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.messages import Choice, Say
+from ..core.messages import Choice, Outbound, Photo, Picked, Say, Tapped, Toast
 from .db import Database
 
 RETRY_LIMIT = 8
+REPLY = "reply"
+"""The kind of the outbox rows that carry a turn's replies."""
+NOT_KEPT = '{"text": "(not kept)", "choices": [], "columns": 1}'
 ERASED_PAYLOAD = '{"text": "(erased at the owner\'s request)", "choices": [], "columns": 1}'
 """What an outbox row holds after the owner it was about asked for their data to be erased."""
 
@@ -35,6 +45,10 @@ class OutboxRow:
     say: Say
     attempts: int
     batch_id: int | None
+    output: Outbound | None = None  # replies: what to render (a Say, Picked, Toast or Photo)
+    reply_to: Tapped | None = None  # replies: the message whose button was tapped
+    close_contact: bool = False  # replies: take the share-my-number keyboard away with this one
+    lang: str = ""  # replies: the user's language when the turn ran
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,99 @@ def load_say(payload: str) -> Say:
     """The ``Say`` stored by ``dump_say``."""
     data = json.loads(payload)
     return Say(data["text"], tuple(Choice(i, label) for i, label in data.get("choices", [])), data.get("columns", 1))
+
+
+def dump_reply(output: Outbound, reply_to: Tapped | None = None, close_contact: bool = False, lang: str = "") -> str:
+    """A reply output as the outbox stores it (``load_say`` still reads its text and buttons)."""
+    if isinstance(output, Say):
+        data: dict[str, Any] = json.loads(dump_say(output))
+        data["op"] = "say"
+        if output.ask_contact:
+            data["ask_contact"] = True
+        if output.replace:
+            data["replace"] = True
+    elif isinstance(output, Picked):
+        data = {"op": "picked", "text": "", "label": output.label}
+    elif isinstance(output, Toast):
+        data = {"op": "toast", "text": output.text}
+    elif isinstance(output, Photo):
+        data = {"op": "photo", "text": output.caption, "filename": output.filename,
+                "data": base64.b64encode(output.data).decode("ascii")}
+    else:  # pragma: no cover - Outbound is closed
+        raise TypeError(f"not an output: {output!r}")
+    if reply_to is not None:
+        data["reply_to"] = [reply_to.message_ref, reply_to.text]
+    if close_contact:
+        data["close_contact"] = True
+    if lang:
+        data["lang"] = lang
+    return json.dumps(data, ensure_ascii=False)
+
+
+def load_reply(payload: str) -> tuple[Outbound, Tapped | None, bool, str]:
+    """``(output, reply_to, close_contact, lang)`` stored by ``dump_reply``; an erased row is a plain text."""
+    data = json.loads(payload)
+    op = data.get("op", "say")
+    if op == "picked":
+        output: Outbound = Picked(data.get("label", ""))
+    elif op == "toast":
+        output = Toast(data.get("text", ""))
+    elif op == "photo":
+        output = Photo(base64.b64decode(data.get("data", "")), data.get("text", ""), data.get("filename", "image.png"))
+    else:
+        say = load_say(payload)
+        output = Say(say.text, say.choices, say.columns, bool(data.get("ask_contact")), bool(data.get("replace")))
+    tapped = data.get("reply_to")
+    reply_to = Tapped(str(tapped[0]), str(tapped[1])) if tapped else None
+    return output, reply_to, bool(data.get("close_contact")), str(data.get("lang", ""))
+
+
+_REPLY_COLUMNS = "id, user_id, channel, chat_ref, kind, payload, attempts, batch_id"
+_INSERT_REPLY = (
+    "INSERT INTO outbox (user_id, channel, chat_ref, kind, payload, status, attempts, not_before, created_at) "
+    "VALUES (?, ?, ?, 'reply', ?, 'sending', 1, ?, ?) RETURNING id"
+)
+
+
+def _reply_row(r: Any) -> OutboxRow:
+    output, reply_to, close_contact, lang = load_reply(r["payload"])
+    return OutboxRow(r["id"], r["user_id"], r["channel"], r["chat_ref"], r["kind"], _say_of(output), r["attempts"],
+                     r["batch_id"], output, reply_to, close_contact, lang)
+
+
+def _say_of(output: Outbound) -> Say:
+    """The text part of a reply, for code that reads every row as a ``Say``."""
+    if isinstance(output, Say):
+        return output
+    return Say(getattr(output, "text", "") or getattr(output, "caption", ""))
+
+
+def add_replies(
+    conn: sqlite3.Connection,
+    *,
+    user_id: int | None,
+    channel: str,
+    chat_ref: str,
+    outputs: Sequence[Outbound],
+    reply_to: Tapped | None,
+    close_contact: bool,
+    now: int,
+    lang: str = "",
+) -> list[OutboxRow]:
+    """Write a turn's replies on its open transaction, already 'sending': the caller sends them next.
+
+    ``close_contact`` goes on the first message that is sent as a new message (it carries the
+    keyboard change on Telegram).
+    """
+    rows = []
+    for output in outputs:
+        close = close_contact and isinstance(output, Say) and not output.replace
+        payload = dump_reply(output, reply_to, close, lang)
+        close_contact = close_contact and not close
+        row_id = conn.execute(_INSERT_REPLY, (user_id, channel, chat_ref, payload, now, now)).fetchone()[0]
+        rows.append(OutboxRow(row_id, user_id, channel, chat_ref, REPLY, _say_of(output), 1, None, output, reply_to,
+                              close, lang))
+    return rows
 
 
 class SqliteOutbox:
@@ -97,9 +204,9 @@ class SqliteOutbox:
         """
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending' WHERE status = 'sending'"
+                "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending' WHERE status = 'sending' AND kind != 'reply'"
             )
-            await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed'")
+            await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND kind != 'reply'")
             return cur.rowcount
 
     async def reserve(self, now: int, limit: int) -> list[OutboxRow]:
@@ -111,7 +218,8 @@ class SqliteOutbox:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE outbox SET status = 'claimed' WHERE id IN ("
-                " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT ?"
+                " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? AND kind != 'reply'"
+                " ORDER BY not_before, id LIMIT ?"
                 ") RETURNING id, user_id, channel, chat_ref, kind, payload, attempts, batch_id",
                 (now, limit),
             )
@@ -175,7 +283,8 @@ class SqliteOutbox:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ("
-                " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT ?"
+                " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? AND kind != 'reply'"
+                " ORDER BY not_before, id LIMIT ?"
                 ") RETURNING id, user_id, channel, chat_ref, kind, payload, attempts, batch_id",
                 (now, limit),
             )
@@ -231,7 +340,7 @@ class SqliteOutbox:
 
     async def next_due(self) -> int | None:
         """When the earliest pending row becomes due (``None`` if there is none)."""
-        row = await self.db.fetchone("SELECT MIN(not_before) FROM outbox WHERE status = 'pending'")
+        row = await self.db.fetchone("SELECT MIN(not_before) FROM outbox WHERE status = 'pending' AND kind != 'reply'")
         return None if row is None or row[0] is None else int(row[0])
 
     async def counts(self, batch_id: int | None = None) -> dict[str, int]:
@@ -241,3 +350,94 @@ class SqliteOutbox:
         else:
             rows = await self.db.fetchall("SELECT status, COUNT(*) FROM outbox WHERE batch_id = ? GROUP BY status", (batch_id,))
         return {r[0]: r[1] for r in rows}
+
+    # ------------------------------------------------------------------ replies
+    async def enqueue_replies(
+        self, *, user_id: int | None, channel: str, chat_ref: str, outputs: Sequence[Outbound],
+        reply_to: Tapped | None, now: int, lang: str = "",
+    ) -> list[OutboxRow]:
+        """Store replies that were decided outside a conversation turn, already 'sending'."""
+        def write(conn: sqlite3.Connection) -> list[OutboxRow]:
+            return add_replies(conn, user_id=user_id, channel=channel, chat_ref=chat_ref, outputs=outputs,
+                               reply_to=reply_to, close_contact=False, now=now, lang=lang)
+
+        return await self.db.run_transaction(write)
+
+    async def claim_open_replies(self, channel: str, chat_ref: str) -> list[OutboxRow]:
+        """The chat's replies waiting for a retry, taken now (a newer turn's replies must not overtake them)."""
+        def work(conn: sqlite3.Connection) -> list[OutboxRow]:
+            cur = conn.execute(
+                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE kind = 'reply' AND status = 'pending' AND channel = ? AND chat_ref = ?"
+                f") RETURNING {_REPLY_COLUMNS}",
+                (channel, chat_ref),
+            )
+            return sorted((_reply_row(r) for r in cur.fetchall()), key=lambda row: row.id)
+
+        return await self.db.run_transaction(work)
+
+    async def claim_due_replies(self, now: int, limit: int = 500) -> list[OutboxRow]:
+        """Replies whose retry is due, oldest first, taken ('sending') for the caller to send."""
+        def work(conn: sqlite3.Connection) -> list[OutboxRow]:
+            cur = conn.execute(
+                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ("
+                " SELECT id FROM outbox WHERE kind = 'reply' AND status = 'pending' AND not_before <= ?"
+                " ORDER BY not_before, id LIMIT ?"
+                f") RETURNING {_REPLY_COLUMNS}",
+                (now, limit),
+            )
+            return sorted((_reply_row(r) for r in cur.fetchall()), key=lambda row: row.id)
+
+        return await self.db.run_transaction(work)
+
+    async def next_reply_due(self) -> int | None:
+        """When the earliest reply waiting for a retry becomes due."""
+        row = await self.db.fetchone("SELECT MIN(not_before) FROM outbox WHERE kind = 'reply' AND status = 'pending'")
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def replies_sent(self, ids: Sequence[int]) -> None:
+        """Replies the platform accepted: deleted (what an owner was told is not kept)."""
+        if ids:
+            def work(conn: sqlite3.Connection) -> None:
+                conn.executemany("DELETE FROM outbox WHERE id = ? AND kind = 'reply'", [(i,) for i in ids])
+
+            await self.db.run_transaction(work)
+
+    async def drop_replies(self, ids: Sequence[int]) -> None:
+        """Replies that will never be sent (the user blocked the bot): deleted."""
+        await self.replies_sent(ids)
+
+    async def retry_replies(self, rows: Sequence[OutboxRow], not_before: int, error: str, *, counts: bool = True) -> int:
+        """Put replies back to wait until ``not_before``; those out of attempts fail. Returns how many will retry."""
+        retry = [r.id for r in rows if not counts or r.attempts < RETRY_LIMIT]
+        failed = [r.id for r in rows if counts and r.attempts >= RETRY_LIMIT]
+
+        def work(conn: sqlite3.Connection) -> None:
+            if retry:
+                conn.executemany(
+                    "UPDATE outbox SET status = 'pending', not_before = ?, error = ?, attempts = attempts - ? WHERE id = ?",
+                    [(not_before, error[:300], 0 if counts else 1, i) for i in retry],
+                )
+            if failed:
+                conn.executemany("UPDATE outbox SET status = 'failed', error = ?, payload = ? WHERE id = ?",
+                                 [(error[:300], NOT_KEPT, i) for i in failed])
+
+        await self.db.run_transaction(work)
+        return len(retry)
+
+    async def fail_reply(self, row_id: int, error: str) -> None:
+        """The platform refused this reply for good: keep why, not what it said."""
+        await self.db.execute("UPDATE outbox SET status = 'failed', error = ?, payload = ? WHERE id = ?",
+                              (error[:300], NOT_KEPT, row_id))
+
+    async def recover_replies(self, now: int) -> list[tuple[str, str]]:
+        """After a restart: replies not confirmed sent wait to be sent again. Returns their chats."""
+        def work(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'pending', not_before = ? "
+                "WHERE kind = 'reply' AND status IN ('sending', 'claimed') RETURNING channel, chat_ref",
+                (now,),
+            )
+            return sorted({(r[0], r[1]) for r in cur.fetchall()})
+
+        return await self.db.run_transaction(work)

@@ -11,10 +11,12 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from ..core.messages import Event
+from collections.abc import Sequence
+
+from ..core.messages import Event, Outbound, Tapped
 from ..core.session import ModuleProgress, Session
 from .db import Database
-from .outbox import ERASED_PAYLOAD
+from .outbox import ERASED_PAYLOAD, OutboxRow, add_replies
 
 _PROGRESS_FIELDS = ("lesson", "attempt", "question", "score", "best", "passed", "in_quiz")
 # Events that only matter inside the turn and are not kept in the event log.
@@ -146,8 +148,13 @@ class SqliteSessionStore:
         now: int,
         channel: str,
         update_id: str | None = None,
-    ) -> None:
-        """Persist a turn atomically: the new session, progress, answers, events, the update id."""
+        chat_ref: str | None = None,
+        replies: Sequence[Outbound] = (),
+        reply_to: Tapped | None = None,
+        close_contact: bool = False,
+    ) -> list[OutboxRow]:
+        """Persist a turn atomically: the new session, progress, answers, events, the update id,
+        and its ``replies`` as outbox rows to ``chat_ref`` (returned, 'sending', for the caller to send)."""
         kinds = {e.kind for e in events}
         user = (
             after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
@@ -160,7 +167,7 @@ class SqliteSessionStore:
             if before.progress.get(module_id) != p or "restarted" in kinds
         ]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> list[OutboxRow]:
             if update_id is not None:
                 conn.execute("INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now))
             if "delete_my_data" in kinds:
@@ -173,8 +180,12 @@ class SqliteSessionStore:
                 self._apply(conn, user_id, event, now)
             if progress:
                 conn.executemany(_UPSERT_PROGRESS, progress)
+            if not replies or chat_ref is None:
+                return []
+            return add_replies(conn, user_id=user_id, channel=channel, chat_ref=chat_ref, outputs=replies,
+                               reply_to=reply_to, close_contact=close_contact, now=now, lang=after.lang)
 
-        await self.db.run_transaction(write)
+        return await self.db.run_transaction(write)
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, user_id: int, event: Event, now: int) -> None:
