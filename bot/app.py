@@ -20,6 +20,7 @@ from .services.reminders import ReminderService
 from .services.replies import ReplyQueue
 from .services.stats import StatsService
 from .storage.db import Database
+from .storage.inbox import SqliteInbox
 from .storage.outbox import SqliteOutbox
 from .storage.sessions import SqliteSessionStore
 
@@ -40,6 +41,7 @@ class App:
     leads: LeadService | None = None
     broadcasts: BroadcastService | None = None
     replies: ReplyQueue | None = None
+    inbox: SqliteInbox | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -75,4 +77,4 @@ async def build_app(
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
     dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
-               replies=replies)
+               replies=replies, inbox=SqliteInbox(db))

@@ -11,6 +11,7 @@ from telegram.ext import Application
 
 from bot.app import App, build_app
 from bot.channels.telegram import build_application
+from bot.channels.telegram_polling import DurablePolling
 from bot.config import Settings
 from bot.services.clock import Clock
 from tests.botapi_standin import BotApiStandin
@@ -18,10 +19,11 @@ from tests.botapi_standin import BotApiStandin
 
 @dataclass
 class RunningBot:
-    """The app (database, services) and the PTB application serving it."""
+    """The app (database, services), the PTB application serving it and its polling."""
 
     app: App
     application: Application
+    polling: DurablePolling
 
 
 @asynccontextmanager
@@ -40,12 +42,13 @@ async def running_bot(
     if application.post_init:
         await application.post_init(application)
     await application.start()
-    await application.updater.start_polling(poll_interval=0, timeout=1)
+    polling = DurablePolling(application, app.inbox, timeout=1)
+    await polling.start()
     try:
-        yield RunningBot(app, application)
+        yield RunningBot(app, application, polling)
     finally:
-        if application.updater.running:
-            await application.updater.stop()
+        if polling.running:
+            await polling.stop()
         await application.stop()
         if application.post_stop:
             await application.post_stop(application)

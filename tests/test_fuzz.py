@@ -38,6 +38,7 @@ from telegram import Update
 
 from bot.app import build_app
 from bot.channels.render import plain, safe_html
+from bot.channels.telegram_polling import DurablePolling
 from bot.channels.telegram import build_application
 from bot.config import Settings
 from bot.core.content import Content, Flow
@@ -796,7 +797,8 @@ async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
         await application.initialize()
         await application.post_init(application)
         await application.start()
-        await application.updater.start_polling(poll_interval=0, timeout=1)
+        polling = DurablePolling(application, app.inbox, timeout=1)
+        await polling.start()
         try:
             api.add_user(5001, language_code="en")
             api.add_user(5002, language_code="en")
@@ -810,7 +812,7 @@ async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
         finally:
             # stopping re-raises the parse error from the polling task; shut down the rest regardless
             with contextlib.suppress(Exception):
-                await application.updater.stop()
+                await polling.stop()
             await application.stop()
             await application.post_stop(application)
             await application.shutdown()

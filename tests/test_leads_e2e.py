@@ -561,7 +561,7 @@ async def test_an_owner_who_erases_their_data_withdraws_the_lead(h: Harness):
     for (table,) in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'"):
         for row in await app.db.fetchall(f"SELECT * FROM {table}"):
             flat = " ".join(str(v) for v in tuple(row))
-            assert PROFILE["owner_name"] not in flat, table
+            assert PROFILE["owner_name"] not in flat, (table, flat[:300])
             assert digits not in flat.replace(" ", ""), table
 
 

@@ -34,8 +34,8 @@ def _update(update_id: int, user_id: int, text: str) -> dict:
 async def test_webhook_refuses_wrong_secret_and_handles_the_right_one(tmp_path):
     async with BotApiStandin() as api, running_bot(api, tmp_path / "b.sqlite3") as bot:
         api.add_user(77, language_code="en")
-        await bot.application.updater.stop()  # updates now arrive only through the webhook
-        runner = web.AppRunner(webhook_app(bot.application, SECRET, "/telegram"))
+        await bot.polling.stop()  # updates now arrive only through the webhook
+        runner = web.AppRunner(webhook_app(bot.application, SECRET, "/telegram", bot.app.inbox))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

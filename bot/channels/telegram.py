@@ -111,9 +111,17 @@ class TelegramChannel:
 
     def __init__(self, app: App):
         self.app = app
+        self.inbox = getattr(app, "inbox", None)
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The one handler: parse, hand to the service, render."""
+        """The one handler: parse, hand to the service, render; then the stored update may go."""
+        try:
+            await self._on_update(update, context)
+        finally:
+            if self.inbox is not None:
+                self.inbox.done(CHANNEL, str(update.update_id))
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat, user = update.effective_chat, update.effective_user
         query = update.callback_query
         # a private chat's id is its user's id; a tap "from" someone else on it is forged, never another's turn
@@ -419,7 +427,8 @@ def build_application(
     base_url = base_url or settings.telegram_api_base_url
     urls = {"base_url": base_url, "base_file_url": base_url.replace("/bot", "/file/bot", 1)} if base_url else {}
     bot = TolerantBot(settings.telegram_token, request=transport, get_updates_request=transport, **urls)
-    builder = ApplicationBuilder().bot(bot).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
+    # No PTB updater: ``DurablePolling`` (or the webhook) stores each update before it is acknowledged.
+    builder = ApplicationBuilder().bot(bot).updater(None).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
     application = builder.build()
     application.add_handler(TypeHandler(Update, channel.on_update))
     application.bot_data["channel"] = channel
@@ -445,8 +454,36 @@ def run_polling(settings) -> None:
 
         loop.run_until_complete(
             serve_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
-                          listen=settings.webhook_listen, port=settings.webhook_port)
+                          listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox)
         )
         return
     log.info("Export Saathi is running on Telegram (long polling)")
-    application.run_polling(allowed_updates=["message", "callback_query"])
+    loop.run_until_complete(_poll_until_stopped(application, app))
+
+
+async def _poll_until_stopped(application: Application, app: App) -> None:
+    """Long polling through the inbox (durable before acknowledged) until SIGINT/SIGTERM."""
+    import signal
+
+    from .telegram_polling import DurablePolling
+
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    await application.start()
+    poller = DurablePolling(application, app.inbox)
+    await poller.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await poller.stop()
+        await application.stop()
+        if application.post_stop:
+            await application.post_stop(application)
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)

@@ -3,26 +3,33 @@
 Telegram sends the secret given to setWebhook in the ``X-Telegram-Bot-Api-Secret-Token``
 header; a request without the right secret is refused with 403 before its body is read, so
 nobody else can inject updates. The secret never appears in a log line.
+
+An update is answered 200 only once it is stored in the inbox: if the database cannot take it,
+Telegram gets a 503 and delivers it again later, so nothing acknowledged is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import signal
+import time
 
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
+
+from .telegram_polling import inbox_item
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1 << 20
 
 
-def webhook_app(application: Application, secret: str, path: str = "/telegram") -> web.Application:
-    """An aiohttp app that checks the secret header and queues each update for PTB."""
+def webhook_app(application: Application, secret: str, path: str = "/telegram", inbox=None) -> web.Application:
+    """An aiohttp app that checks the secret header, stores each update in ``inbox`` and queues it for PTB."""
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -37,6 +44,12 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram") 
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("webhook request refused: not an update (%s)", type(exc).__name__)
             return web.Response(status=400)
+        if inbox is not None:
+            try:
+                await inbox.put("telegram", [inbox_item(update, data)], int(time.time()))
+            except Exception as exc:  # noqa: BLE001 - not stored: Telegram must send it again
+                log.error("webhook update not stored (%s); asking Telegram to send it again", type(exc).__name__)
+                return web.Response(status=503)
         await application.update_queue.put(update)
         return web.Response(status=200)
 
@@ -49,14 +62,17 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram") 
     return app
 
 
-async def serve_webhook(application: Application, *, url: str, secret: str, listen: str, port: int) -> None:
+async def serve_webhook(application: Application, *, url: str, secret: str, listen: str, port: int, inbox=None) -> None:
     """Register the webhook with Telegram and serve until SIGINT/SIGTERM."""
     path = "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "/" in url.split("://", 1)[-1] else "/telegram"
     await application.initialize()
     if application.post_init:
         await application.post_init(application)
     await application.start()
-    runner = web.AppRunner(webhook_app(application, secret, path))
+    if inbox is not None:  # what a crash left stored and unhandled goes first, in order
+        for item in await inbox.pending("telegram"):
+            await application.update_queue.put(Update.de_json(json.loads(item.payload), application.bot))
+    runner = web.AppRunner(webhook_app(application, secret, path, inbox))
     await runner.setup()
     site = web.TCPSite(runner, listen, port)
     await site.start()
@@ -70,6 +86,8 @@ async def serve_webhook(application: Application, *, url: str, secret: str, list
         await stop.wait()
     finally:
         await runner.cleanup()
+        if inbox is not None:
+            await inbox.flush()
         await application.stop()
         if application.post_stop:
             await application.post_stop(application)

@@ -38,6 +38,7 @@ import json
 import logging
 import re
 import signal
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ import aiohttp
 from aiohttp import web
 
 from ..app import App
-from ..core.messages import Choice, Inbound, InKind, Photo, Say, Toast
+from ..core.messages import Choice, InboxItem, Inbound, InKind, Photo, Say, Toast
 from ..core.session import N_, TurnContext
 from ..services.conversation import Reply
 from ..services.delivery import Blocked, Refused, RetryLater
@@ -79,6 +80,7 @@ MORE = N_("More…")
 MORE_BODY = N_("More choices: {first}–{last} of {total}")
 TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
 EARLIER = N_("That button is from an earlier message. Please use the latest one.")
+REPLY_GRACE = 5.0  # seconds the webhook's answer waits for a turn's replies to go out (they go on after it)
 
 # Button ids the channel answers itself; the engine's payloads look like "12:value" or "go:…".
 MORE_ID = "wa.more"  # wa.more:<page>:<digest of the question's choice ids>
@@ -330,6 +332,26 @@ class WhatsAppSender:
                 raise outcome(exc) from exc
         return ref
 
+    async def reply(self, row) -> str | None:
+        """Send one stored reply of a conversation turn, in the user's language."""
+        output = row.output
+        renderer = Renderer(self.renderer.texts, row.lang or None)
+        if isinstance(output, Say):
+            messages = renderer.messages(output, wa_id=row.chat_ref)
+        elif isinstance(output, Toast):
+            messages = [text_message(to_whatsapp(output.text))]
+        elif isinstance(output, Photo) and output.caption:  # charts and QR codes are admins' (Telegram)
+            messages = [text_message(to_whatsapp(output.caption))]
+        else:  # Picked: the option the user tapped already shows in the chat as their reply
+            return None
+        ref = None
+        for message in messages:
+            try:
+                ref = await self.client.send(row.chat_ref, message)
+            except GraphError as exc:
+                raise outcome(exc) from exc
+        return ref
+
 
 # ----------------------------------------------------------------- the webhook
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
@@ -374,6 +396,8 @@ class WhatsAppChannel:
     def __init__(self, app: App, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = ""):
         self.app = app
         self.client = client
+        self.inbox = getattr(app, "inbox", None)
+        self.replies = getattr(app, "replies", None)
         self._secret = app_secret
         self._verify_token = verify_token
         self.phone_number_id = phone_number_id
@@ -400,7 +424,13 @@ class WhatsAppChannel:
         return web.Response(status=403)
 
     async def receive(self, request: web.Request) -> web.Response:
-        """A signed batch of messages and statuses."""
+        """A signed batch of messages and statuses.
+
+        Every message in it is stored before anything else (503 if it cannot be: Meta delivers
+        the batch again), then each is handled on its own: one that cannot be parsed or handled
+        is logged and skipped, and the others are answered. The 200 goes once every turn is
+        committed; replies get a moment to go out before it, and the reply queue owns them after.
+        """
         if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
             return web.Response(status=413)
         body = await request.read()
@@ -408,20 +438,55 @@ class WhatsAppChannel:
             log.warning("webhook request refused: wrong or missing signature (from %s)", request.remote)
             return web.Response(status=403)
         try:
-            messages = self.messages(json.loads(body))
+            raw = self.raw_messages(json.loads(body))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             log.warning("webhook request refused: not a WhatsApp notification (%s)", type(exc).__name__)
             return web.Response(status=400)
-        for wa_id, message_id, inbound in messages:
-            await self.handle(wa_id, message_id, inbound)
+        items = [InboxItem(message_id, json.dumps({"from": wa_id, "message": message}, ensure_ascii=False), wa_id)
+                 for wa_id, message_id, message in raw]
+        if self.inbox is not None and items:
+            try:
+                await self.inbox.put(CHANNEL, items, int(time.time()))
+            except Exception as exc:  # noqa: BLE001 - not stored: Meta must deliver it again
+                log.error("WhatsApp messages not stored (%s); asking Meta to deliver them again", type(exc).__name__)
+                return web.Response(status=503)
+        for item in items:
+            await self.handle_stored(item)
+        if self.replies is not None:
+            await self.replies.idle({wa_id for wa_id, _, _ in raw}, CHANNEL, timeout=REPLY_GRACE)
         return web.Response(status=200)
 
-    def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
-        """``(wa_id, message id, inbound)`` for each user message in a notification."""
+    async def handle_stored(self, item: InboxItem) -> None:
+        """Handle one stored message, whatever is wrong with it; then it may leave the inbox."""
+        try:
+            data = json.loads(item.payload)
+            wa_id, message = str(data["from"]), data["message"]
+            inbound = to_inbound(message)
+            if inbound is not None:
+                await self.handle(wa_id, item.update_id, inbound)
+        except Exception:  # noqa: BLE001 - one bad message must not cost the others their answers
+            log.exception("a WhatsApp message could not be handled; skipped")
+        finally:
+            if self.inbox is not None:
+                self.inbox.done(CHANNEL, item.update_id)
+
+    async def replay(self) -> int:
+        """At start-up: handle the messages a crash left stored and unhandled, in order."""
+        if self.inbox is None:
+            return 0
+        pending = await self.inbox.pending(CHANNEL)
+        for item in pending:
+            await self.handle_stored(item)
+        if pending:
+            log.warning("handled %d WhatsApp message(s) stored before the last stop", len(pending))
+        return len(pending)
+
+    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(wa_id, message id, message)`` for each user message in a notification (statuses are logged)."""
         found = []
         for entry in data.get("entry") or []:
             for change in entry.get("changes") or []:
-                if change.get("field") != "messages":
+                if not isinstance(change, dict) or change.get("field") != "messages":
                     continue
                 value = change.get("value") or {}
                 number = (value.get("metadata") or {}).get("phone_number_id")
@@ -429,14 +494,28 @@ class WhatsAppChannel:
                     log.warning("webhook for another phone number id ignored")
                     continue
                 for status in value.get("statuses") or []:
-                    if status.get("status") == "failed":
-                        codes = [e.get("code") for e in status.get("errors") or []]
+                    if isinstance(status, dict) and status.get("status") == "failed":
+                        codes = [e.get("code") for e in status.get("errors") or [] if isinstance(e, dict)]
                         log.warning("WhatsApp could not deliver message %s: %s", status.get("id"), codes)
                 for message in value.get("messages") or []:
+                    if not isinstance(message, dict):
+                        continue
                     wa_id, message_id = message.get("from"), message.get("id")
-                    inbound = to_inbound(message)
-                    if wa_id and message_id and inbound is not None:
-                        found.append((str(wa_id), str(message_id), inbound))
+                    if wa_id and message_id:
+                        found.append((str(wa_id), str(message_id), message))
+        return found
+
+    def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
+        """``(wa_id, message id, inbound)`` for each user message in a notification."""
+        found = []
+        for wa_id, message_id, message in self.raw_messages(data):
+            try:
+                inbound = to_inbound(message)
+            except Exception:  # noqa: BLE001
+                log.warning("a WhatsApp message of an unknown shape was skipped")
+                continue
+            if inbound is not None:
+                found.append((wa_id, message_id, inbound))
         return found
 
     async def handle(self, wa_id: str, message_id: str, inbound: Inbound) -> None:
@@ -453,7 +532,7 @@ class WhatsAppChannel:
             log.exception("could not handle a WhatsApp message; the user was asked to try again")
             await self._send(wa_id, [text_message(Renderer(self.app.texts, None)._(TRY_AGAIN))])
             return
-        if reply is not None:  # None: a message delivered again
+        if reply is not None and not reply.queued:  # None: a message delivered again; queued: on its way
             await self.render(wa_id, reply)
 
     async def render(self, wa_id: str, reply: Reply) -> None:
@@ -500,6 +579,9 @@ class WhatsAppChannel:
 
     async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH) -> web.AppRunner:
         """Serve the webhook on ``listen:port``; ``cleanup()`` the returned runner to stop."""
+        if self.replies is not None:
+            self.replies.attach(CHANNEL, WhatsAppSender(self.client, self.app.texts))
+        await self.replay()
         runner = web.AppRunner(self.web_app(path))
         await runner.setup()
         await web.TCPSite(runner, listen, port).start()
@@ -548,6 +630,8 @@ async def serve(settings) -> None:
                 pass
 
     tasks = [asyncio.create_task(worker.run(stop), name="delivery"), asyncio.create_task(remind(), name="reminders")]
+    if app.replies is not None:
+        tasks.append(asyncio.create_task(app.replies.run(stop), name="replies"))
     runner = await _channel(app, client).start(settings.webhook_listen, settings.whatsapp_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -129,3 +129,12 @@ class Event:
 
     kind: str
     data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An update as a platform sent it, stored before it is acknowledged: its id and raw JSON."""
+
+    update_id: str
+    payload: str
+    chat_ref: str | None = None  # whose update it is, where the platform says

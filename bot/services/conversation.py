@@ -74,7 +74,7 @@ class ConversationService:
             close_contact = any(e.kind == "answer" and e.data.get("step_kind") == "phone" for e in turn.events)
             rows = await self.store.save_turn(
                 loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel, update_id=update_id,
-                chat_ref=key.user_ref if queue is not None else None, replies=turn.outputs if queue is not None else (),
+                chat_ref=key.user_ref, replies=turn.outputs if queue is not None else (),
                 reply_to=reply_to, close_contact=close_contact,
             )
             if queue is not None:

@@ -47,6 +47,7 @@ class ReplyQueue:
         self._chats = KeyedLocks()
         self._stalled: set[tuple[str, str]] = set()  # chats with replies waiting for a retry
         self._tasks: set[asyncio.Task] = set()
+        self._by_chat: dict[tuple[str, str], set[asyncio.Task]] = {}
         self._wake = asyncio.Event()
         self.sent = 0
         self.retried = 0
@@ -60,9 +61,25 @@ class ReplyQueue:
         """Send ``rows`` (one chat's, in order) in the background, right away."""
         if not rows:
             return
-        task = asyncio.create_task(self.send_chat(rows[0].channel, rows[0].chat_ref, rows))
+        key = (rows[0].channel, rows[0].chat_ref)
+        task = asyncio.create_task(self.send_chat(*key, rows))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._by_chat.setdefault(key, set()).add(task)
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: tuple[str, str], task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        tasks = self._by_chat.get(key)
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                del self._by_chat[key]
+
+    async def idle(self, chat_refs, channel: str, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until the replies being sent to these chats went out."""
+        tasks = [t for ref in chat_refs for t in self._by_chat.get((channel, ref), ())]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def enqueue(self, *, user_id: int | None, channel: str, chat_ref: str, outputs: Sequence[Outbound],
                       reply_to: Tapped | None = None, lang: str = "") -> None:

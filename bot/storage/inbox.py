@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-
+from ..core.messages import InboxItem
 from .db import Database
 
-
-@dataclass(frozen=True)
-class InboxItem:
-    """One stored update: the platform's id for it and its raw payload (JSON text)."""
-
-    update_id: str
-    payload: str
+__all__ = ["InboxItem", "SqliteInbox"]
 
 
 class SqliteInbox:
@@ -38,8 +31,8 @@ class SqliteInbox:
             if done:
                 conn.executemany("DELETE FROM inbox WHERE channel = ? AND update_id = ?", done)
             conn.executemany(
-                "INSERT OR IGNORE INTO inbox (channel, update_id, payload, received_at) VALUES (?, ?, ?, ?)",
-                [(channel, item.update_id, item.payload, now) for item in items],
+                "INSERT OR IGNORE INTO inbox (channel, update_id, chat_ref, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+                [(channel, item.update_id, item.chat_ref, item.payload, now) for item in items],
             )
 
         try:
@@ -61,9 +54,9 @@ class SqliteInbox:
         """Updates stored but not known to be handled, oldest first (replayed at start-up)."""
         done = set(self._done)
         rows = await self.db.fetchall(
-            "SELECT update_id, payload FROM inbox WHERE channel = ? ORDER BY id", (channel,)
+            "SELECT update_id, payload, chat_ref FROM inbox WHERE channel = ? ORDER BY id", (channel,)
         )
-        return [InboxItem(r["update_id"], r["payload"]) for r in rows if (channel, r["update_id"]) not in done]
+        return [InboxItem(r["update_id"], r["payload"], r["chat_ref"]) for r in rows if (channel, r["update_id"]) not in done]
 
     async def count(self) -> int:
         """How many updates are stored and not yet deleted."""

@@ -172,6 +172,8 @@ class SqliteSessionStore:
                 conn.execute("INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now))
             if "delete_my_data" in kinds:
                 self._erase(conn, user_id, now)
+                # what the user sent, as stored on arrival, goes too
+                conn.execute("DELETE FROM inbox WHERE channel = ? AND chat_ref = ?", (channel, chat_ref))
             elif "restarted" in kinds:  # starting again clears progress and the attempts behind it
                 conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))

@@ -8,10 +8,12 @@ CREATE TABLE inbox (
     id          INTEGER PRIMARY KEY,
     channel     TEXT    NOT NULL,
     update_id   TEXT    NOT NULL,
+    chat_ref    TEXT,                        -- whose it is: erasing a user's data erases their stored updates
     payload     TEXT    NOT NULL,
     received_at INTEGER NOT NULL,
     UNIQUE (channel, update_id)
 );
+CREATE INDEX inbox_by_chat ON inbox (channel, chat_ref);
 
 -- Replies (outbox kind 'reply') are written in the turn's own transaction and sent right
 -- after it; a reply not yet confirmed sent is sent again after a restart. Sent replies are
