@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,6 +307,45 @@ async def test_a_message_delivered_twice_is_handled_once(wa: Harness):
     seen = await wa.app.db.fetchall("SELECT update_id FROM seen_updates WHERE channel = 'whatsapp' ORDER BY update_id")
     assert [r[0] for r in seen] == ["wamid.first", "wamid.second"]
     assert (await wa.user(me))["lang"] == "en"
+
+
+async def test_one_bad_message_in_a_batch_does_not_cost_the_others_their_answers(wa: Harness):
+    api = wa.api
+    first, odd, last = "919800000011", "919800000012", "919800000013"
+    payload = api.notification(first, {"id": "wamid.b1", "type": "text", "text": {"body": "Hi"}})
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] += [
+        # a list reply whose id is not one of ours, and a message of a shape nobody expected
+        {"from": odd, "id": "wamid.b2", "timestamp": "1", "type": "interactive",
+         "interactive": {"type": "list_reply", "list_reply": {"id": "9" * 300, "title": "?"}}},
+        {"from": odd, "id": "wamid.b3", "timestamp": "1", "type": "text", "text": ["not", "an", "object"]},
+        {"from": last, "id": "wamid.b4", "timestamp": "1", "type": "text", "text": {"body": "Hello"}},
+    ]
+    assert await api.post(payload) == 200
+    wa.expect(first, "hi", "language")
+    wa.expect(last, "hi", "language")
+    await wa.app.inbox.flush()
+    assert await wa.app.inbox.count() == 0  # handled messages, the odd ones included, leave the inbox
+    assert api.refusals == []
+    # Meta delivers the same batch again (it saw a timeout): nobody is answered twice
+    assert await api.post(payload) == 200
+    assert api.new_messages(first) == [] and api.new_messages(last) == []
+
+
+async def test_a_batch_the_database_cannot_store_gets_503_so_meta_delivers_it_again(wa: Harness):
+    api = wa.api
+    me = "919800000021"
+    await wa.app.db.conn.execute("PRAGMA busy_timeout = 50")
+    blocker = sqlite3.connect(wa.app.settings.database_path)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        assert await api.send_text(me, "Hi", message_id="wamid.locked") == 503
+        assert api.new_messages(me) == []
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert await api.send_text(me, "Hi", message_id="wamid.locked") == 200  # Meta's retry
+    wa.expect(me, "hi", "language")
 
 
 # ----------------------------------------------------------------- the outbox
