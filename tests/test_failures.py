@@ -61,7 +61,10 @@ async def test_full_disk_asks_to_try_again_in_hindi(tmp_path):
         # Rollback journal instead of WAL, so the size cap below applies to every write at once.
         await api.wait_idle(quiet=0.1)
         await bot.app.replies.settle()  # no reply is being marked sent while the journal mode changes
-        await bot.app.db.conn.execute("PRAGMA journal_mode = DELETE")
+        await (await bot.app.db.conn.execute("PRAGMA journal_mode = DELETE")).close()
+        async with bot.app.db.transaction():  # waits for any write of the bot in progress, then lets go
+            pass
+        await bot.app.db.conn.execute("VACUUM")  # no free pages left over from sent replies and handled updates
         pages = (await bot.app.db.fetchone("PRAGMA page_count"))[0]
         # The database may not grow any more: the first write that needs a new page fails (SQLITE_FULL).
         await bot.app.db.conn.execute(f"PRAGMA max_page_count = {pages}")

@@ -153,7 +153,7 @@ async def snapshot(app: App) -> tuple:
         await rows(app, "SELECT * FROM leads ORDER BY id"),
         await rows(app, "SELECT * FROM lead_offers ORDER BY lead_id, offered_at"),
         await rows(app, "SELECT * FROM lead_history ORDER BY id"),
-        await rows(app, "SELECT id, dedup_key FROM outbox ORDER BY id"),
+        await rows(app, "SELECT id, dedup_key FROM outbox WHERE kind != 'reply' ORDER BY id"),  # replies come and go
     )
 
 

@@ -26,6 +26,10 @@ from ..core.messages import InboxItem
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")
+STORE_PATIENCE = 3.0
+"""Seconds a batch waits for the database (a lock held elsewhere) before it is handled unstored:
+past that the database is in real trouble (full, broken), and owners are better told "please
+send it again" by the handler than left waiting in silence."""
 
 
 class Inbox(Protocol):
@@ -120,22 +124,28 @@ class DurablePolling:
                 if self.poll_interval:
                     await asyncio.sleep(self.poll_interval)
                 continue
-            await self._store(updates)
+            if not await self._store(updates):
+                log.error("handling %d update(s) without storing them first: the database cannot take them", len(updates))
             self._offset = updates[-1].update_id + 1
             for update in updates:
                 await self.application.update_queue.put(update)
             if self.poll_interval:
                 await asyncio.sleep(self.poll_interval)
 
-    async def _store(self, updates: Sequence[Update]) -> None:
-        """Write the batch to the inbox, retrying while the database is unavailable (nothing is confirmed meanwhile)."""
+    async def _store(self, updates: Sequence[Update]) -> bool:
+        """Write the batch to the inbox, retrying while the database is busy (nothing is confirmed meanwhile).
+
+        False when it could not be stored within ``STORE_PATIENCE``.
+        """
         items = [self._item(update) for update in updates]
-        wait = 0.5
+        wait, deadline = 0.25, time.monotonic() + STORE_PATIENCE
         while True:
             try:
                 await self.inbox.put(CHANNEL, items, int(time.time()))
-                return
+                return True
             except Exception as exc:  # noqa: BLE001 - locked or full: keep the batch, confirm nothing
-                log.error("could not store %d update(s) (%s); trying again in %.1f s", len(items), exc, wait)
+                if time.monotonic() + wait > deadline:
+                    return False
+                log.warning("could not store %d update(s) (%s); trying again in %.2f s", len(items), exc, wait)
                 await asyncio.sleep(wait)
-                wait = min(wait * 2, 5.0)
+                wait = min(wait * 2, 1.0)

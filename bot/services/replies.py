@@ -29,6 +29,7 @@ from .locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 120
+SENT_FLUSH = 0.05  # seconds: sent replies are deleted in batches; a crash inside this window only resends them
 
 
 class ReplySender(Protocol):
@@ -51,6 +52,8 @@ class ReplyQueue:
         self._wake = asyncio.Event()
         self.sent = 0
         self.retried = 0
+        self._sent_ids: list[int] = []
+        self._flusher: asyncio.Task | None = None
 
     def attach(self, channel: str, sender: ReplySender) -> None:
         """Replies on ``channel`` are rendered by ``sender``."""
@@ -135,7 +138,22 @@ class ReplyQueue:
                 self.sent += 1
         finally:
             if done:
-                await self.outbox.replies_sent(done)
+                self._sent_ids += done
+                if self._flusher is None or self._flusher.done():
+                    self._flusher = asyncio.create_task(self._flush_sent(SENT_FLUSH))
+
+    async def _flush_sent(self, delay: float = 0.0) -> None:
+        """Delete the rows of sent replies: one statement for every chat's sends of the last moment."""
+        if delay:
+            await asyncio.sleep(delay)
+        while self._sent_ids:
+            ids, self._sent_ids = self._sent_ids, []
+            try:
+                await self.outbox.replies_sent(ids)
+            except Exception:  # noqa: BLE001 - kept for the next flush; a restart would resend them
+                self._sent_ids = ids + self._sent_ids
+                log.warning("could not mark %d sent replies; trying again shortly", len(ids))
+                await asyncio.sleep(1.0)
 
     async def _wait(self, key: tuple[str, str], rows: list[OutboxRow], exc: RetryLater) -> None:
         attempts = max((r.attempts for r in rows), default=1)
@@ -179,6 +197,9 @@ class ReplyQueue:
         await self.settle()
 
     async def settle(self) -> None:
-        """Wait for the replies being sent now (tests, a clean stop)."""
+        """Wait for the replies being sent now and their rows to be marked (tests, a clean stop)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush_sent()
