@@ -9,6 +9,7 @@ is already translated. ``saathi i18n`` runs both; ``saathi check`` then reports 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,10 @@ def yaml_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from yaml_strings(item, path)
 
 
+# A fixed header date: the catalogs change only when their strings do (same input, same bytes).
+CREATION_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def code_strings(package_dir: Path) -> Iterator[tuple[str, str]]:
     """``(file:line, text)`` for every ``_()``/``N_()`` string in the Python package."""
     for py in sorted(package_dir.rglob("*.py")):
@@ -57,7 +62,8 @@ def extract(content_dir: Path | None = None, package_dir: Path | None = None) ->
     content_dir = content_dir or default_content_dir()
     package_dir = package_dir or Path(__file__).resolve().parent
     templates: dict[str, Catalog] = {}
-    code = Catalog(domain=CODE_DOMAIN, project="Export Saathi", charset="utf-8", fuzzy=False)
+    code = Catalog(domain=CODE_DOMAIN, project="Export Saathi", charset="utf-8", fuzzy=False,
+                   creation_date=CREATION_DATE)
     for where, text in code_strings(package_dir):
         file, _, line = where.rpartition(":")
         code.add(text, locations=[(file, int(line))])
@@ -65,7 +71,8 @@ def extract(content_dir: Path | None = None, package_dir: Path | None = None) ->
     for path in [content_dir / "onboarding.yaml", *sorted((content_dir / "modules").glob("*.yaml"))]:
         if not path.is_file():
             continue
-        catalog = Catalog(domain=path.stem, project="Export Saathi", charset="utf-8", fuzzy=False)
+        catalog = Catalog(domain=path.stem, project="Export Saathi", charset="utf-8", fuzzy=False,
+                          creation_date=CREATION_DATE)
         for where, text in yaml_strings(read_yaml(path, content_dir)):
             existing = catalog.get(text)
             if existing is None:
@@ -89,7 +96,8 @@ def update(locales_dir: Path | None = None, templates: dict[str, Catalog] | None
                 with po_path.open("rb") as handle:
                     catalog = read_po(handle, locale=lang, domain=domain)
             else:
-                catalog = Catalog(locale=lang, domain=domain, project="Export Saathi", charset="utf-8", fuzzy=False)
+                catalog = Catalog(locale=lang, domain=domain, project="Export Saathi", charset="utf-8", fuzzy=False,
+                                  creation_date=CREATION_DATE)
             before = {m.id for m in catalog if m.id}
             catalog.update(template, no_fuzzy_matching=False, update_header_comment=False)
             catalog.fuzzy = False
@@ -104,5 +112,9 @@ def update(locales_dir: Path | None = None, templates: dict[str, Catalog] | None
 def _write(path: Path, catalog: Catalog) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    write_po(buffer, catalog, width=100, omit_header=False, ignore_obsolete=True, include_previous=False)
-    path.write_bytes(buffer.getvalue())
+    # No line numbers: moving code must not rewrite every catalog (the file names stay as references).
+    write_po(buffer, catalog, width=100, omit_header=False, ignore_obsolete=True, include_previous=False,
+             include_lineno=False)
+    data = buffer.getvalue()
+    if not path.is_file() or path.read_bytes() != data:
+        path.write_bytes(data)

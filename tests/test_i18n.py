@@ -34,3 +34,21 @@ def test_times_are_india_time_with_the_part_of_the_day_in_hindi(texts, hour, hin
 def test_a_missing_translation_falls_back_to_english(texts):
     assert texts.gettext("hi", "No such message anywhere") == "No such message anywhere"
     assert texts.gettext("hi", "Yes") == "हाँ"
+
+
+def test_updating_the_catalogs_is_deterministic_and_they_are_up_to_date(tmp_path):
+    """`saathi i18n` on the committed tree changes no byte, so a catalog diff is always a string change."""
+    import shutil
+    from pathlib import Path
+
+    from bot import catalogs
+
+    committed = Path(catalogs.default_locales_dir())
+    copy = tmp_path / "locales"
+    shutil.copytree(committed, copy)
+    for _ in range(2):
+        catalogs.update(copy)
+        changed = [str(p.relative_to(copy)) for p in sorted(copy.rglob("*.po*"))
+                   if p.read_bytes() != (committed / p.relative_to(copy)).read_bytes()]
+        assert changed == [], f"run `make i18n` and commit: {changed}"
+    assert len(list(copy.rglob("*.po"))) >= 8
