@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from bot.config import Settings
 from bot.core.messages import Event
 from bot.core.session import ModuleProgress, Session
 from bot.services.clock import ManualClock
-from bot.storage.sessions import UserKey
+from bot.core.messages import UserKey
 from tests.botapi_standin import BotApiStandin, BotMessage
 from tests.e2e_support import RunningBot, running_bot
 
@@ -563,6 +564,39 @@ async def test_an_owner_who_erases_their_data_withdraws_the_lead(h: Harness):
             flat = " ".join(str(v) for v in tuple(row))
             assert PROFILE["owner_name"] not in flat, (table, flat[:300])
             assert digits not in flat.replace(" ", ""), table
+
+
+async def test_a_failure_after_the_erasure_cannot_leave_the_lead_live(h: Harness, monkeypatch):
+    """The withdrawal is committed with the erasure; only the staff notice waits, and the sweep sends it."""
+    api, app, clock = h.api, h.app, h.clock
+    await join(h, 501, "up_brass")
+    await join(h, 601, "up_ganga")
+    await qualify(h, 101)
+    card = await card_for(api, 501)
+    real = app.leads.tell_withdrawn
+
+    async def database_gone() -> int:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(app.leads, "tell_withdrawn", database_gone)
+    api.send_text(101, "/delete_my_data")
+    await api.wait_for_message(101, lambda m: (m.text or "").startswith("Delete everything"))
+    api.send_text(101, "yes")
+    await api.wait_for_message(101)  # the owner hears their data is gone
+    assert (await rows(app, "SELECT user_id, status, notice_owed FROM leads")) == [
+        {"user_id": None, "status": "withdrawn", "notice_owed": 1}]
+    assert (await rows(app, "SELECT startup_id, outcome FROM lead_offers")) == [{"startup_id": "up_brass", "outcome": "withdrawn"}]
+    # The SLA passes: the lead is not reassigned to the next startup with the owner's card.
+    monkeypatch.setattr(app.leads, "tell_withdrawn", real)
+    clock.advance(49 * HOUR)
+    assert await app.leads.sweep() == {"withdrawn": 1}
+    notice = await api.wait_for_message(501, lambda m: "withdrawn" in (m.text or ""))
+    assert notice.text.startswith("Lead #1 is withdrawn")
+    api.tap_button(501, card, "Accept")
+    assert await answers_to(api, 1) == ["That can't be done now: lead #1 is at “Withdrawn by the owner”."]
+    await api.wait_idle(quiet=0.15)
+    assert api.new_messages(601) == [] and api.new_messages(101) == []  # nobody else got the lead; no "good news"
+    assert await app.leads.sweep() == {}  # told once
 
 
 # ----------------------------------------------------------------- the terminal and the CLI

@@ -17,7 +17,7 @@ from bot.core.messages import Inbound, Say
 from bot.services.clock import ManualClock
 from bot.services.locks import KeyedLocks
 from bot.storage.db import Database, migrations, schema_version
-from bot.storage.sessions import UserKey
+from bot.core.messages import UserKey
 
 OWNER_NAME = "Zebunnisa Qureshi"
 BUSINESS = "Zebunnisa Brassware"
@@ -428,7 +428,7 @@ async def test_a_start_handled_by_the_roles_is_not_overtaken_by_the_next_message
     from bot.config import Settings
     from bot.core.messages import Inbound
     from bot.services.dispatch import Who
-    from bot.storage.sessions import UserKey
+    from bot.core.messages import UserKey
 
     app = await build_app(Settings(database_path=tmp_path / "order.sqlite3"))
     try:

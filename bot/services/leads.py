@@ -60,7 +60,7 @@ from ..core.session import N_, Session, Texts, TurnContext
 from ..storage.db import Database
 from ..storage.leads import LeadRecord, Owner, SqliteLeads, Staff, read_startup_rows
 from ..storage.outbox import Outgoing, SqliteOutbox
-from ..storage.sessions import UserKey
+from ..core.messages import UserKey
 from .clock import Clock
 from .conversation import Reply
 from .dispatch import Who
@@ -194,8 +194,8 @@ class LeadService:
         """
         kinds = {e.kind for e in events}
         try:
-            if "delete_my_data" in kinds:
-                await self.withdraw(user_id)
+            if "delete_my_data" in kinds:  # the lead was withdrawn with the erasure; its staff hear it now
+                await self.tell_withdrawn()
             elif kinds & TRIGGERS:
                 await self.evaluate(user_id)
         except Exception:
@@ -230,26 +230,23 @@ class LeadService:
         self._poke()
         return lead_id
 
-    async def withdraw(self, user_id: int) -> None:
-        """The owner erased their data: close the lead, drop undelivered messages, tell the startup."""
+    async def tell_withdrawn(self) -> int:
+        """Tell the staff of every lead withdrawn by an erasure (done in the erasing turn itself)
+        that it is gone; the sweep retries what a failure left owed. Returns how many leads."""
         now = self._now()
         async with self.db.transaction() as conn:
-            lead = await self.repo.lead_of_user(conn, user_id)
-            if lead is None:
-                return
-            await self.repo.cancel_pending(conn, lead.id)
+            leads = await self.repo.owed_notices(conn)
             items: list[Outgoing] = []
-            if lead.startup_id and lead.status in ("offered", "accepted", "contacted", "listed"):
-                if lead.status == "offered":
-                    await self.repo.close_offer(conn, lead.id, lead.startup_id, "withdrawn", None, now)
+            for lead in leads:
                 for staff in await self.repo.staff_chats(conn, lead.startup_id):
                     t = self._t(staff.lang)
                     items.append(Outgoing(staff.channel, staff.chat_ref, "lead_notice", Say(t._(WITHDRAWN, id=lead.id)),
                                           dedup_key=f"lead:{lead.id}:withdrawn:{staff.channel}:{staff.chat_ref}"))
-            await self.repo.detach_owner(conn, lead.id, now)
-            await self.repo.add_history(conn, lead.id, "withdrawn", lead.startup_id, "owner", "data erased", now)
+                await self.repo.notice_sent(conn, lead.id)
             await self.outbox.add(conn, items, now)
-        self._poke()
+        if leads:
+            self._poke()
+        return len(leads)
 
     # ------------------------------------------------------------- assignment
     async def _assign(
@@ -327,6 +324,7 @@ class LeadService:
             if await self._retry(lead_id, now):
                 report["assigned"] += 1
         report["blocked"] = await self._report_blocked(now)
+        report["withdrawn"] = await self.tell_withdrawn()
         report = +report
         if report:
             log.info("lead sweep: %s", dict(report))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,9 +389,14 @@ class SqliteLeads:
         await conn.execute(f"UPDATE leads SET {', '.join(sets)} WHERE id = ?", (*params, lead_id))
 
     @staticmethod
-    async def detach_owner(conn, lead_id: int, now: int) -> None:
-        """The owner erased their data: the lead keeps its history but no longer points at them."""
-        await conn.execute("UPDATE leads SET user_id = NULL, status = 'withdrawn', updated_at = ? WHERE id = ?", (now, lead_id))
+    async def owed_notices(conn) -> list[LeadRecord]:
+        """Withdrawn leads whose startup has not been told yet."""
+        cur = await conn.execute(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE notice_owed = 1 ORDER BY id")
+        return [_lead(r) for r in await cur.fetchall()]
+
+    @staticmethod
+    async def notice_sent(conn, lead_id: int) -> None:
+        await conn.execute("UPDATE leads SET notice_owed = 0 WHERE id = ?", (lead_id,))
 
     @staticmethod
     async def add_history(conn, lead_id: int, status: str, startup_id: str | None, actor: str, note: str | None, now: int) -> None:
@@ -418,17 +424,6 @@ class SqliteLeads:
             "UPDATE lead_offers SET outcome = ?, reason = ?, answered_at = ? WHERE lead_id = ? AND startup_id = ? AND outcome IS NULL",
             (outcome, reason, now, lead_id, startup_id),
         )
-
-    @staticmethod
-    async def cancel_pending(conn, lead_id: int) -> int:
-        """Drop undelivered messages about the lead (its owner erased their data)."""
-        cur = await conn.execute(
-            "UPDATE outbox SET status = 'cancelled', error = 'owner erased their data' WHERE status IN ('pending', 'claimed') AND dedup_key LIKE ?",
-            (f"lead:{lead_id}:%",),
-        )
-        # Cards already delivered stay in the outbox as a record, but without the owner's details.
-        await conn.execute("UPDATE outbox SET payload = ? WHERE dedup_key LIKE ?", (ERASED_PAYLOAD, f"lead:{lead_id}:%"))
-        return cur.rowcount
 
     async def overdue(self, cutoff: int) -> list[int]:
         """Leads offered at or before ``cutoff`` and still unanswered."""
@@ -517,3 +512,33 @@ class SqliteLeads:
             "SELECT status, startup_id, actor, note, at FROM lead_history WHERE lead_id = ? ORDER BY at, id", (lead_id,)
         )
         return [dict(r) for r in rows]
+
+
+_LIVE = ("offered", "accepted", "contacted", "listed")  # a startup is working on the lead: its staff must be told
+
+
+def withdraw_lead_of(conn: sqlite3.Connection, user_id: int, now: int) -> int | None:
+    """Inside the erasing turn's transaction: the owner's lead is withdrawn at once.
+
+    Undelivered messages about it are dropped, delivered ones lose their text, an open offer is
+    closed, and the lead stops pointing at the owner, so it can neither be reassigned nor bring
+    the erased owner "good news". The staff notice is owed (``notice_owed``) and sent after.
+    Returns the lead's id, if the owner had one.
+    """
+    row = conn.execute("SELECT id, status, startup_id FROM leads WHERE user_id = ?", (user_id,)).fetchone()
+    if row is None:
+        return None
+    lead_id, status, startup_id = row[0], row[1], row[2]
+    pattern = f"lead:{lead_id}:%"
+    conn.execute("UPDATE outbox SET status = 'cancelled', error = 'owner erased their data' "
+                 "WHERE status IN ('pending', 'claimed') AND dedup_key LIKE ?", (pattern,))
+    conn.execute("UPDATE outbox SET payload = ? WHERE dedup_key LIKE ?", (ERASED_PAYLOAD, pattern))
+    if status == "offered" and startup_id:
+        conn.execute("UPDATE lead_offers SET outcome = 'withdrawn', answered_at = ? WHERE lead_id = ? AND startup_id = ? "
+                     "AND outcome IS NULL", (now, lead_id, startup_id))
+    owed = int(bool(startup_id) and status in _LIVE)
+    conn.execute("UPDATE leads SET user_id = NULL, status = 'withdrawn', notice_owed = ?, updated_at = ? WHERE id = ?",
+                 (owed, now, lead_id))
+    conn.execute("INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) VALUES (?, 'withdrawn', ?, 'owner', "
+                 "'data erased', ?)", (lead_id, startup_id, now))
+    return lead_id

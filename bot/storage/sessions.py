@@ -13,22 +13,15 @@ from dataclasses import dataclass
 
 from collections.abc import Sequence
 
-from ..core.messages import Event, Outbound, Tapped
+from ..core.messages import Event, Outbound, Tapped, UserKey
 from ..core.session import ModuleProgress, Session
 from .db import Database
+from .leads import withdraw_lead_of
 from .outbox import ERASED_PAYLOAD, OutboxRow, add_replies
 
 _PROGRESS_FIELDS = ("lesson", "attempt", "question", "score", "best", "passed", "in_quiz")
 # Events that only matter inside the turn and are not kept in the event log.
 _UNLOGGED = {"answer", "lesson_read", "quiz_answer"}
-
-
-@dataclass(frozen=True)
-class UserKey:
-    """Who a user is on which channel."""
-
-    channel: str
-    user_ref: str
 
 
 @dataclass
@@ -232,3 +225,4 @@ class SqliteSessionStore:
             (ERASED_PAYLOAD, user_id),
         )
         conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
+        withdraw_lead_of(conn, user_id, now)  # the same transaction: erased, and the lead withdrawn, or neither
