@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "bot" / "core"
 FORBIDDEN = {"telegram", "aiosqlite", "httpx", "aiohttp", "starlette", "sqlite3", "yaml", "babel"}
@@ -72,3 +75,72 @@ def test_the_scanner_catches_forbidden_imports():
     modules = {m for _, m in imported_modules(ast.parse(sample))}
     assert modules & FORBIDDEN == {"aiosqlite", "telegram", "yaml", "babel", "httpx"}
     assert "os" in modules
+
+
+# ----------------------------------------------------------------- the layers (docs/ARCHITECTURE.md)
+BOT = CORE.parent
+LAYERS = {
+    # layer: the bot's own modules it must not import
+    "core": {"app", "runtime", "cli", "admin_cli", "channels", "services", "storage", "i18n", "content", "config", "catalogs", "checks", "logs"},
+    "storage": {"app", "runtime", "cli", "admin_cli", "channels", "services"},
+    "services": {"app", "runtime", "cli", "admin_cli", "channels"},
+    "channels": {"app", "runtime", "cli", "admin_cli", "storage"},
+}
+# SQL is written in capitals here (the project's style), which keeps English prose out of the net.
+SQL = re.compile(r"\b(SELECT\b.*\bFROM|INSERT (OR \w+ )?INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX))\b")
+
+
+def bot_imports(source: str, package: tuple[str, ...]) -> list[tuple[int, str]]:
+    """``(line, first part under bot/)`` of every import of the bot's own modules in ``source``,
+    a module of ``package`` (e.g. ``("bot", "services")``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                target = base + (node.module.split(".") if node.module else [])
+                names = [target] if node.module else [target + [a.name] for a in node.names]
+            else:
+                names = [(node.module or "").split(".")]
+            found += [(node.lineno, n[1]) for n in names if len(n) > 1 and n[0] == "bot"]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name.split(".")[1]) for a in node.names if a.name.startswith("bot.")]
+    return found
+
+
+def layer_offences(layer: str) -> list[str]:
+    offences = []
+    for path in sorted((BOT / layer).rglob("*.py")):
+        package = path.relative_to(BOT.parent).with_suffix("").parts[:-1]
+        for line, target in bot_imports(path.read_text(encoding="utf-8"), package):
+            if target in LAYERS[layer]:
+                offences.append(f"{path.relative_to(BOT.parent)}:{line} imports bot.{target}")
+    return offences
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_each_layer_imports_only_what_it_may(layer):
+    assert list((BOT / layer).rglob("*.py")), layer
+    assert layer_offences(layer) == []
+
+
+def test_sql_is_written_only_in_storage():
+    offences, seen = [], 0
+    for path in sorted(BOT.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        hits = [m.group(0) for m in SQL.finditer(text)]
+        if path.is_relative_to(BOT / "storage"):
+            seen += len(hits)
+        elif hits:
+            offences.append(str(path.relative_to(BOT.parent)))
+    assert seen > 20  # the pattern really finds the storage layer's SQL
+    assert offences == []
+
+
+def test_the_layer_scanner_resolves_relative_imports():
+    source = ("from ..storage.db import Database\nfrom ..channels import telegram\nfrom .. import app\nfrom . import clock\n"
+              "import bot.runtime\nfrom bot.core.messages import Say\n")
+    found = sorted(t for _, t in bot_imports(source, ("bot", "services")))
+    assert found == ["app", "channels", "core", "runtime", "services", "storage"]
+    assert SQL.search("UPDATE outbox SET status = 'sent'") and SQL.search("SELECT id FROM leads")
+    assert not SQL.search("Select the sector from the list") and not SQL.search("please update your profile set")

@@ -9,7 +9,7 @@ from bot.config import Settings
 from bot.core.messages import Inbound, Say
 from bot.services.clock import ManualClock
 from bot.services.dispatch import Who
-from bot.storage.sessions import UserKey
+from bot.core.messages import UserKey
 
 ONBOARDING = ["/start", "English", "Yes", "Meena Devi", "Meena Handlooms", "Haryana", "Panipat", "2",
               "yes", "no", "yes", "1", "2", "2", "9812345678", "Confirm"]

@@ -18,7 +18,7 @@ from bot.core.reminders import MAX_NUDGES, SILENCE, SPACING, ReminderFacts, indi
 from bot.services.clock import ManualClock
 from bot.services.reminders import CONTINUE, REMINDER, REMINDER_FOOTER
 from bot.storage.outbox import load_say
-from bot.storage.sessions import UserKey
+from bot.core.messages import UserKey
 from tests.botapi_standin import BotApiStandin
 from tests.e2e_support import running_bot
 from tests.test_e2e_onboarding import TYPED_EN, assert_hindi, assert_quiet, next_message, onboard_by_typing
@@ -209,7 +209,7 @@ async def test_the_reminder_reaches_the_owner_and_continue_opens_the_lesson(tmp_
 
         clock.advance(SILENCE)
         assert await app.reminders.run_once() == 1
-        bot.application.bot_data["delivery"].wake()
+        bot.runtime.delivery.wake()
         reminder = await next_message(api, uid)
         assert reminder.text == REMINDER.format(name="Asha Devi", module=module.title) + "\n" + REMINDER_FOOTER
         assert reminder.buttons == [("Continue", "go:export_ready")]
@@ -227,10 +227,8 @@ async def test_the_reminder_reaches_the_owner_and_continue_opens_the_lesson(tmp_
         assert await app.reminders.run_once() == 0  # they are active again
 
 
-async def test_candidates_are_read_in_pages_and_none_is_missed(app: App, monkeypatch):
-    import bot.services.reminders as reminders_module
-
-    monkeypatch.setattr(reminders_module, "PAGE", 2)  # five quiet owners over three pages
+async def test_candidates_are_read_in_pages_and_none_is_missed(app: App):
+    app.reminders.page_size = 2  # five quiet owners over three pages
     ids = [await onboard(app, str(900 + i)) for i in range(5)]
     app.clock.advance(SILENCE)
     assert await app.reminders.run_once() == 5

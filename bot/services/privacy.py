@@ -8,13 +8,12 @@ told through the ``delete_my_data`` event.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from ..core.engine import Engine
 from ..core.messages import Inbound, InKind, Say
 from ..core.session import N_, Session, TurnContext
 from ..i18n import Catalogs
-from ..storage.db import Database
+from ..storage.privacy import SqlitePrivacyRecords
 from .conversation import Reply
 from .dispatch import Who
 
@@ -32,42 +31,35 @@ ERASE_HINT = N_("To erase all of it, send /delete_my_data.")
 class PrivacyRole:
     """Answers ``/my_data`` for anyone, from the database, in their language."""
 
-    def __init__(self, db: Database, engine: Engine, texts: Catalogs):
-        self.db, self.engine, self.texts = db, engine, texts
+    def __init__(self, records: SqlitePrivacyRecords, engine: Engine, texts: Catalogs):
+        self.records, self.engine, self.texts = records, engine, texts
 
     async def handle(self, who: Who, inbound: Inbound) -> Reply | None:
         if inbound.kind is not InKind.COMMAND or inbound.data != "my_data":
             return None
-        row = await self.db.fetchone(
-            "SELECT id, lang, profile, consent, consent_at, consent_version, referral_code, first_seen_at, last_seen_at "
-            "FROM users WHERE channel = ? AND user_ref = ?",
-            (who.key.channel, who.key.user_ref),
-        )
-        lang = row["lang"] if row else ("en" if (who.lang_hint or "").startswith("en") else "hi")
-        if row is None:
+        found = await self.records.stored_about(who.key)
+        lang = found.lang if found else ("en" if (who.lang_hint or "").startswith("en") else "hi")
+        if found is None:
             return Reply([Say(self.texts.gettext(lang, NOTHING))], lang, 0, [])
-        t = TurnContext(Session(lang=lang, profile=json.loads(row["profile"])), self.texts)
+        t = TurnContext(Session(lang=lang, profile=found.profile), self.texts)
         lines = [self.engine.summary_text(t, t._(TITLE)), ""]
-        if row["consent"] == "given" and row["consent_at"]:
-            lines.append(t._(CONSENT_LINE, date=self._date(lang, row["consent_at"]), version=row["consent_version"]))
+        if found.consent == "given" and found.consent_at:
+            lines.append(t._(CONSENT_LINE, date=self._date(lang, found.consent_at), version=found.consent_version))
         else:
             lines.append(t._(NO_CONSENT))
-        if row["referral_code"]:
-            lines.append(t._(REFERRAL_LINE, code=t.esc(row["referral_code"])))
-        lines.append(t._(SEEN_LINE, first=self._date(lang, row["first_seen_at"]), last=self._date(lang, row["last_seen_at"])))
-        progress = await self.db.fetchall(
-            "SELECT module_id, attempt, best FROM progress WHERE user_id = ? ORDER BY module_id", (row["id"],)
-        )
-        for p in progress:
-            module = self.engine.content.module(p["module_id"])
+        if found.referral_code:
+            lines.append(t._(REFERRAL_LINE, code=t.esc(found.referral_code)))
+        lines.append(t._(SEEN_LINE, first=self._date(lang, found.first_seen_at), last=self._date(lang, found.last_seen_at)))
+        for module_id, attempts, best in found.progress:
+            module = self.engine.content.module(module_id)
             if module is not None:
-                lines.append("• " + t._(MODULE_LINE, module=t._(module.title), attempts=t.num(p["attempt"]),
-                                         best=t.num(p["best"] or 0), total=t.num(len(module.quiz))))
-        lead = await self.db.fetchone("SELECT status, created_at FROM leads WHERE user_id = ?", (row["id"],))
-        if lead is not None:
-            lines.append(t._(LEAD_LINE, date=self._date(lang, lead["created_at"]), status=t.esc(lead["status"])))
+                lines.append("• " + t._(MODULE_LINE, module=t._(module.title), attempts=t.num(attempts),
+                                         best=t.num(best), total=t.num(len(module.quiz))))
+        if found.lead is not None:
+            status, created_at = found.lead
+            lines.append(t._(LEAD_LINE, date=self._date(lang, created_at), status=t.esc(status)))
         lines += ["", t._(ERASE_HINT)]
-        return Reply([Say("\n".join(lines))], lang, row["id"], [])
+        return Reply([Say("\n".join(lines))], lang, found.user_id, [])
 
     def _date(self, lang: str, seconds: int) -> str:
         return self.texts.date(lang, dt.datetime.fromtimestamp(seconds, dt.timezone.utc))

@@ -1,7 +1,7 @@
 """Nudges for owners who started a module and went quiet, through the outbox.
 
-Run periodically (PTB's JobQueue on Telegram). The rules are ``core.reminders``; this module
-finds the candidates with one indexed query and enqueues one reminder each, with a dedup key
+Run every 15 minutes by the runtime. The rules are ``core.reminders``; this module
+finds the candidates (``storage.reminders``, one indexed query) and enqueues one reminder each, with a dedup key
 that makes a second run (or a restart) unable to enqueue the same nudge again.
 """
 
@@ -14,34 +14,21 @@ from ..core.content import Content
 from ..core.messages import Choice, Say
 from ..core.reminders import SILENCE, ReminderFacts, quiet_hours, should_nudge
 from ..core.session import N_, Texts
-from ..storage.db import Database
 from ..storage.outbox import Outgoing, SqliteOutbox
+from ..storage.reminders import PAGE, SqliteReminderCandidates
 from .clock import Clock
 
 REMINDER = N_("👋 {name}, you were learning “{module}”. A few minutes are enough to finish it. Shall we continue?")
 REMINDER_FOOTER = N_("(Send /stop_reminders if you don't want reminders.)")
 CONTINUE = N_("Continue")
-PAGE = 1000
-_CANDIDATES = """
-    SELECT u.id, u.channel, u.user_ref, u.lang, u.profile, u.last_seen_at,
-           (SELECT p.module_id FROM progress p WHERE p.user_id = u.id AND p.passed = 0
-             ORDER BY p.updated_at DESC LIMIT 1) AS module_id,
-           (SELECT COUNT(*) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder'
-             AND o.created_at >= u.last_seen_at) AS nudges,
-           (SELECT MAX(o.created_at) FROM outbox o WHERE o.user_id = u.id AND o.kind = 'reminder') AS last_nudge
-    FROM users u
-    WHERE u.id > ? AND u.last_seen_at <= ? AND u.reminders_off = 0 AND u.blocked_at IS NULL
-      AND u.onboarded_at IS NOT NULL
-      AND EXISTS (SELECT 1 FROM progress p WHERE p.user_id = u.id AND p.passed = 0)
-    ORDER BY u.id LIMIT ?
-"""
 
 
 class ReminderService:
     """Finds owners due a nudge and enqueues it."""
 
-    def __init__(self, db: Database, outbox: SqliteOutbox, content: Content, texts: Texts, clock: Clock):
-        self.db, self.outbox, self.content, self.texts, self.clock = db, outbox, content, texts, clock
+    def __init__(self, candidates: SqliteReminderCandidates, outbox: SqliteOutbox, content: Content, texts: Texts, clock: Clock):
+        self.candidates, self.outbox, self.content, self.texts, self.clock = candidates, outbox, content, texts, clock
+        self.page_size = PAGE
 
     async def run_once(self) -> int:
         """Enqueue every reminder due now; returns how many were enqueued."""
@@ -51,7 +38,7 @@ class ReminderService:
         # In pages by user id, so memory stays flat however many owners have gone quiet.
         items: list[Outgoing] = []
         after = 0
-        while rows := await self.db.fetchall(_CANDIDATES, (after, now - SILENCE, PAGE)):
+        while rows := await self.candidates.page(after, now - SILENCE, self.page_size):
             after = rows[-1]["id"]
             items += [item for row in rows if (item := self._reminder(row, now)) is not None]
         if not items:
