@@ -58,6 +58,7 @@ class Settings:
     whatsapp_verify_token: str = field(default="", repr=False)
     whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
     whatsapp_port: int = 8080
+    db_busy_timeout: float = 5.0  # seconds a statement waits for a lock another process holds
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -123,6 +124,7 @@ class Settings:
             log_level=level,
             broadcast_rate=_positive(get("BROADCAST_RATE"), "BROADCAST_RATE", 25.0),
             lead_sla_hours=_positive(get("LEAD_SLA_HOURS"), "LEAD_SLA_HOURS", 48.0),
+            db_busy_timeout=_positive(get("DB_BUSY_TIMEOUT"), "DB_BUSY_TIMEOUT", 5.0),
             bot_username=get("BOT_USERNAME") or cls.bot_username,
         )
 

@@ -20,7 +20,7 @@ from bot.core.messages import Choice, Inbound, Say
 from bot.services.clock import ManualClock
 from bot.services.delivery import DeliveryWorker
 from bot.storage.outbox import RETRY_LIMIT, Outgoing
-from bot.storage.sessions import UserKey
+from bot.core.messages import UserKey
 from tests.botapi_standin import BLOCKED, BotApiStandin
 
 pytestmark = [

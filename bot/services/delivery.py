@@ -113,6 +113,7 @@ class DeliveryWorker:
         self._done: list[tuple[int, str | None]] = []
         self._flush_lock = asyncio.Lock()
         self._last_flush = 0.0
+        self._started = False
 
     def wake(self) -> None:
         """New rows may be due: look now rather than at the next poll."""
@@ -120,7 +121,10 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event, poll: float = 5.0) -> None:
         """Deliver until ``stop`` is set."""
-        recovered = await self.outbox.recover(int(self.clock.now()))
+        # The first run after start-up settles what a crash left; a run restarted by the runtime
+        # (after a database error) only puts back the rows it had reserved and not started.
+        recovered = await self.outbox.recover(int(self.clock.now()), in_doubt=not self._started)
+        self._started = True
         self.stats.in_doubt += recovered
         if recovered:
             log.warning("%d outbox message(s) were being sent when the bot stopped; not resending them", recovered)
@@ -162,7 +166,11 @@ class DeliveryWorker:
             if not self._done:
                 return
             done, self._done = self._done, []
-            await self.outbox.sent_many(done, int(self.clock.now()))
+            try:
+                await self.outbox.sent_many(done, int(self.clock.now()))
+            except BaseException:  # kept for the next flush: these were sent, they must not end up in doubt
+                self._done = done + self._done
+                raise
 
     async def _settle(self) -> None:
         """Wait for every request in flight, then commit their outcomes."""
@@ -236,7 +244,12 @@ class DeliveryWorker:
             await self._wait_until(group[0][0])
             for _ in group:
                 await self._slots.acquire()
-            live = await self.outbox.start_sending([row.id for _, row in group])
+            try:
+                live = await self.outbox.start_sending([row.id for _, row in group])
+            except BaseException:  # still only 'claimed': a restarted run puts them back
+                for _ in group:
+                    self._slots.release()
+                raise
             for slot_at, row in group:
                 unlaunched.discard(row.id)
                 if row.id not in live:  # cancelled or dropped since it was reserved

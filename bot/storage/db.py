@@ -20,13 +20,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from ..core.errors import StorageError
+
 log = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 T = TypeVar("T")
-
-
-class StorageError(RuntimeError):
-    """The database could not do what was asked (disk full, locked, corrupt)."""
 
 
 def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -86,8 +84,12 @@ class Database:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
-        """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+    async def open(cls, path: str | Path, *, migrate: bool = True, busy_timeout: float = 5.0) -> Database:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+        ``busy_timeout``: seconds a statement waits for a lock held by another process (a
+        backup, an admin command) before it fails with ``StorageError``.
+        """
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,7 @@ class Database:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: durable across process crashes
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
+            f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
         ):
             await conn.execute(pragma)
         db = cls(conn, path)

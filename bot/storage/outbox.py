@@ -196,18 +196,23 @@ class SqliteOutbox:
         async with self.db.transaction() as conn:
             return await self.add(conn, items, now)
 
-    async def recover(self, now: int) -> int:
+    async def recover(self, now: int, *, in_doubt: bool = True) -> int:
         """After a restart: rows a crash left 'sending' become 'unknown' (never sent twice).
 
-        Rows only 'claimed' were never handed to the platform: they go back to 'pending'.
-        Returns how many rows are in doubt.
+        Rows only 'claimed' were never handed to the platform: they go back to 'pending'. With
+        ``in_doubt=False`` (a worker restarted inside a running process, whose requests have all
+        finished) only that is done. Returns how many rows are in doubt.
         """
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending' WHERE status = 'sending' AND kind != 'reply'"
-            )
+            doubtful = 0
+            if in_doubt:
+                cur = await conn.execute(
+                    "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending'"
+                    " WHERE status = 'sending' AND kind != 'reply'"
+                )
+                doubtful = cur.rowcount
             await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND kind != 'reply'")
-            return cur.rowcount
+            return doubtful
 
     async def reserve(self, now: int, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` due rows, taken off the queue ('claimed') but not yet 'sending'.

@@ -1,0 +1,7 @@
+"""Errors every layer may name without importing the layer that raises them."""
+
+from __future__ import annotations
+
+
+class StorageError(RuntimeError):
+    """The database could not do what was asked (disk full, locked, corrupt)."""
