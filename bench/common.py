@@ -277,12 +277,12 @@ def _run(kind: str) -> None:
         else:
             import logging
 
-            from bot.channels.telegram import run_polling
+            from bot.runtime import run as run_bot
             from bot.config import Settings
 
             settings = Settings.from_env(env_file=None)
             logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            run_polling(settings)
+            run_bot(settings)
     finally:
         if profiler is not None:
             profiler.disable()

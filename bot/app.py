@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
 from .services.delivery import DeliveryWorker, Sender
 from .services.dispatch import Dispatcher
+from .services.hub import Hub
 from .services.leads import LeadService, StaffRole
 from .services.privacy import PrivacyRole
 from .services.reminders import ReminderService
@@ -22,7 +24,11 @@ from .services.stats import StatsService
 from .storage.db import Database
 from .storage.inbox import SqliteInbox
 from .storage.outbox import SqliteOutbox
+from .storage.privacy import SqlitePrivacyRecords
+from .storage.reminders import SqliteReminderCandidates
 from .storage.sessions import SqliteSessionStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,8 +54,18 @@ class App:
         options.setdefault("rate", self.settings.broadcast_rate)
         return DeliveryWorker(self.outbox, senders, clock=self.clock, **options)
 
+    @property
+    def hub(self) -> Hub:
+        """What the channels may use."""
+        return Hub(self.dispatcher, self.texts, self.conversations, self.replies, self.inbox, self.settings.admin_ids)
+
     async def close(self) -> None:
-        """Release the database."""
+        """Forget the handled updates still listed, then release the database."""
+        if self.inbox is not None:
+            try:
+                await self.inbox.flush()
+            except Exception:  # noqa: BLE001 - they are handled again (not twice: the turn knows its update)
+                log.warning("could not clear handled updates from the inbox", exc_info=True)
         await self.db.close()
 
 
@@ -63,14 +79,14 @@ async def build_app(
     """Load content and catalogs, open the database and build the services."""
     content = load_content(content_dir)
     texts = Catalogs.load(locales_dir)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
     clock = clock or SystemClock()
     engine = Engine(content, texts)
     outbox = SqliteOutbox(db)
     replies = ReplyQueue(outbox, clock)
     conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
-    reminders = ReminderService(db, outbox, content, texts, clock)
-    dispatcher = Dispatcher(conversations, [PrivacyRole(db, engine, texts)], replies)
+    reminders = ReminderService(SqliteReminderCandidates(db), outbox, content, texts, clock)
+    dispatcher = Dispatcher(conversations, [PrivacyRole(SqlitePrivacyRecords(db), engine, texts)], replies)
     leads = LeadService(db, outbox, content, texts, clock, settings)
     conversations.on_events(leads.on_events)
     dispatcher.add(StaffRole(leads))

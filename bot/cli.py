@@ -18,60 +18,24 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-async def _chat(settings: Settings, user: str) -> None:
-    from .app import build_app
-    from .channels.console import ConsoleChannel, ConsoleSender
-
-    app = await build_app(settings)
-    stop, worker = asyncio.Event(), None
-    if app.replies is not None:  # the terminal prints its own replies as each turn ends
-        app.replies.attach("console", ConsoleSender(sys.stdout))
-    try:
-        if not settings.telegram_token and app.leads is not None:
-            # No Telegram: demo startups for an empty registry, and the outbox (lead cards,
-            # notices) printed right here, so the whole lead flow can be tried locally.
-            added = await app.leads.load_demo_if_empty()
-            if added:
-                print(f"Loaded {added} demo partner startups (conversations/startups.demo.yaml).")
-            printer = ConsoleSender(sys.stdout)
-            delivery = app.delivery({"console": printer, "telegram": printer}, per_chat_interval=0.0)
-            app.leads.wake = delivery.wake
-            worker = asyncio.create_task(delivery.run(stop, poll=1.0))
-            await app.leads.sweep()
-        await ConsoleChannel(app.dispatcher, sys.stdin, sys.stdout, user_ref=user).run()
-    finally:
-        stop.set()
-        if worker is not None:
-            await worker
-        if app.replies is not None:
-            await app.replies.settle()
-        await app.close()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Telegram and/or WhatsApp when their tokens are set (both: one process), else the terminal chat."""
+    from .runtime import run
+
     settings = _settings()
-    if not settings.telegram_token and not settings.whatsapp_token:
-        print("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat (data in %s)." % settings.database_path)
-        asyncio.run(_chat(settings, "local"))
-        return 0
-    from .channels.telegram import run_polling
+    if settings.telegram_token or settings.whatsapp_token:
+        from .logs import setup_logging
 
-    from .logs import setup_logging
-
-    setup_logging(settings.log_level, [settings.telegram_token, settings.whatsapp_token, settings.whatsapp_app_secret])
-    if settings.whatsapp_token:
-        from .channels.whatsapp import run
-
-        run(settings)
-        return 0
-    run_polling(settings)
+        setup_logging(settings.log_level, [settings.telegram_token, settings.whatsapp_token, settings.whatsapp_app_secret])
+    run(settings)
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """A chat in the terminal."""
-    asyncio.run(_chat(_settings(), args.user))
+    from .runtime import chat
+
+    asyncio.run(chat(_settings(), args.user))
     return 0
 
 

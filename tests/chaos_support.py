@@ -383,7 +383,7 @@ class ChaosStandin(BenchStandin):
 # task's stack in the log, so a stall can be diagnosed from outside.
 LAUNCHER = """
 import asyncio, logging, signal, sys
-from bot.channels.telegram import run_polling
+from bot.runtime import run
 from bot.config import Settings
 
 def dump(*_):
@@ -405,7 +405,7 @@ def dump(*_):
 signal.signal(signal.SIGUSR2, dump)
 settings = Settings.from_env(env_file=None)
 logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-run_polling(settings)
+run(settings)
 """
 
 

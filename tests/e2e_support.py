@@ -9,21 +9,22 @@ from pathlib import Path
 
 from telegram.ext import Application
 
-from bot.app import App, build_app
-from bot.channels.telegram import build_application
+from bot.app import App
 from bot.channels.telegram_polling import DurablePolling
 from bot.config import Settings
+from bot.runtime import BotProcess, Runtime
 from bot.services.clock import Clock
 from tests.botapi_standin import BotApiStandin
 
 
 @dataclass
 class RunningBot:
-    """The app (database, services), the PTB application serving it and its polling."""
+    """The app (database, services), the PTB application serving it, its polling and the runtime."""
 
     app: App
     application: Application
     polling: DurablePolling
+    runtime: Runtime
 
 
 @asynccontextmanager
@@ -35,22 +36,12 @@ async def running_bot(
     background: bool = True,
     **settings: object,
 ) -> AsyncIterator[RunningBot]:
-    """Start the bot as ``run_polling`` would (post_init included) and stop it cleanly."""
-    app = await build_app(Settings(telegram_token=api.token, database_path=db_path, **settings), clock=clock)
-    application = build_application(app, base_url=api.base_url, background=background)
-    await application.initialize()
-    if application.post_init:
-        await application.post_init(application)
-    await application.start()
-    polling = DurablePolling(application, app.inbox, timeout=1)
-    await polling.start()
+    """Start the bot as ``saathi run`` does (``BotProcess``: runtime, workers, polling) and stop it cleanly."""
+    settings.setdefault("telegram_api_base_url", api.base_url)
+    process = BotProcess(Settings(telegram_token=api.token, database_path=db_path, **settings), clock=clock,
+                         background=background, poll_timeout=1)
+    await process.start()
     try:
-        yield RunningBot(app, application, polling)
+        yield RunningBot(process.app, process.application, process.polling, process.runtime)
     finally:
-        if polling.running:
-            await polling.stop()
-        await application.stop()
-        if application.post_stop:
-            await application.post_stop(application)
-        await application.shutdown()
-        await app.close()
+        await process.stop()

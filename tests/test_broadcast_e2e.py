@@ -60,7 +60,7 @@ class World:
         return text.format(**values) if values else text
 
     def wake(self) -> None:
-        self.bot.application.bot_data["delivery"].wake()
+        self.bot.runtime.delivery.wake()
 
     async def next(self, uid: int, count: int = 1) -> list[BotMessage]:
         return await self.api.wait_for_messages(uid, count, timeout=10)

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.core.messages import Say
 from bot.core.segments import Segment
 from bot.services.broadcast import Plan
-from bot.storage.db import StorageError
+from bot.core.errors import StorageError
 from bot.storage.outbox import Outgoing
 from tests.botapi_standin import BotApiStandin
 from tests.chaos_support import Drill, report, run_drill

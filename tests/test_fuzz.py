@@ -21,7 +21,6 @@ Three levels:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import re
@@ -36,19 +35,14 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from telegram import Update
 
-from bot.app import build_app
 from bot.channels.render import plain, safe_html
-from bot.channels.telegram_polling import DurablePolling
-from bot.channels.telegram import build_application
-from bot.config import Settings
 from bot.core.content import Content, Flow
 from bot.core.engine import Engine
-from bot.core.messages import Inbound, Outbound, Picked, Say, Toast
+from bot.core.messages import Inbound, Outbound, Picked, Say, Toast, UserKey
 from bot.core.normalize import clean_text, fold
 from bot.core.session import Session
 from bot.services.clock import ManualClock
 from bot.services.dispatch import Who
-from bot.storage.sessions import UserKey
 from tests.botapi_standin import BotApiStandin, BotMessage, parse_telegram_html
 from tests.e2e_support import RunningBot, running_bot
 
@@ -792,14 +786,8 @@ def test_typed_answers_reach_the_phone_exactly_as_typed(live: Live, name, busine
 # ----------------------------------------------------------------- an update PTB itself cannot parse
 async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
     async with BotApiStandin() as api:
-        app = await build_app(Settings(telegram_token=api.token, database_path=tmp_path / "b.sqlite3"), clock=ManualClock())
-        application = build_application(app, base_url=api.base_url, background=False)
-        await application.initialize()
-        await application.post_init(application)
-        await application.start()
-        polling = DurablePolling(application, app.inbox, timeout=1)
-        await polling.start()
-        try:
+        # stopping logs the parse error the polling task re-raises, and shuts down the rest regardless
+        async with running_bot(api, tmp_path / "b.sqlite3", clock=ManualClock(), background=False):
             api.add_user(5001, language_code="en")
             api.add_user(5002, language_code="en")
             poll = {"id": "p1", "question": "?", "options": [{"text": "a", "voter_count": 0}], "total_voter_count": 0,
@@ -809,11 +797,3 @@ async def test_an_update_ptb_cannot_parse_does_not_deafen_the_bot(tmp_path):
             api.send_text(5002, "/start")  # someone else, right after
             [welcome] = await api.wait_for_messages(5002, 1, timeout=3)
             assert "Namaste" in welcome.text
-        finally:
-            # stopping re-raises the parse error from the polling task; shut down the rest regardless
-            with contextlib.suppress(Exception):
-                await polling.stop()
-            await application.stop()
-            await application.post_stop(application)
-            await application.shutdown()
-            await app.close()

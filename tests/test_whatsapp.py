@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.channels.whatsapp import (
     CHOOSE,
     MORE,
     MORE_BODY,
     GraphClient,
     Renderer,
-    WhatsAppChannel,
     WhatsAppSender,
     to_whatsapp,
 )
 from bot.config import ConfigError, Settings
+from bot.runtime import BotProcess
 from bot.core.messages import Choice, Say
 from bot.core.reminders import SILENCE
 from bot.services.clock import ManualClock
@@ -101,22 +101,17 @@ async def wa(tmp_path: Path) -> AsyncIterator[Harness]:
         settings = Settings(
             database_path=tmp_path / "bot.sqlite3", whatsapp_token=api.token, whatsapp_phone_number_id=api.phone_number_id,
             whatsapp_app_secret=api.app_secret, whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_base_url=api.base_url,
+            webhook_listen="127.0.0.1", whatsapp_port=0,
         )
-        app = await build_app(settings, clock=clock)
-        client = GraphClient(settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_base_url)
-        channel = WhatsAppChannel(
-            app, client, app_secret=settings.whatsapp_app_secret, verify_token=settings.whatsapp_verify_token,
-            phone_number_id=settings.whatsapp_phone_number_id,
-        )
-        runner = await channel.start("127.0.0.1", 0)
-        host, port = runner.addresses[0][:2]
+        # As ``saathi run`` starts WhatsApp alone (the runtime's replies worker; the tests drain the outbox themselves)
+        process = BotProcess(settings, clock=clock, background=False)
+        await process.start()
+        host, port = process.whatsapp_runner.addresses[0][:2]
         api.webhook_url = f"http://{host}:{port}/whatsapp"
         try:
-            yield Harness(api, app, client, clock)
+            yield Harness(api, process.app, process.whatsapp.client, clock)
         finally:
-            await runner.cleanup()
-            await client.close()
-            await app.close()
+            await process.stop()
 
 
 def assert_whatsapp_text(sent: list[Sent]) -> None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import TextIO
 
-from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast
+from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast, UserKey
 from ..core.normalize import parse_number
 from ..services.dispatch import Dispatcher, Who
-from ..storage.sessions import UserKey
 from .render import plain
 
 

@@ -8,7 +8,6 @@ persistence), so updates run concurrently across users and in order per user.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -29,14 +28,13 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from ..app import App
-from ..core.messages import Choice, Inbound, Photo, Picked, Say, Tapped, Toast
+from ..core.errors import StorageError
+from ..core.messages import Choice, Inbound, Photo, Picked, Say, Tapped, Toast, UserKey
 from ..core.session import N_
 from ..services.conversation import Reply
-from ..services.delivery import Blocked, Refused, RetryLater, Sender
+from ..services.delivery import Blocked, Refused, RetryLater
 from ..services.dispatch import Who
-from ..storage.db import StorageError
-from ..storage.sessions import UserKey
+from ..services.hub import Hub
 from .aiohttp_request import AiohttpRequest
 from .tolerant_bot import TolerantBot
 from .render import plain, safe_html, split_text
@@ -109,9 +107,9 @@ def keyboard(choices: Sequence[Choice], columns: int) -> InlineKeyboardMarkup | 
 class TelegramChannel:
     """Handles every update and renders the replies."""
 
-    def __init__(self, app: App):
-        self.app = app
-        self.inbox = getattr(app, "inbox", None)
+    def __init__(self, hub: Hub):
+        self.hub = hub
+        self.inbox = hub.inbox
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one handler: parse, hand to the service, render; then the stored update may go."""
@@ -138,7 +136,7 @@ class TelegramChannel:
         try:
             who = Who(key, platform_user_id=user.id, lang_hint=user.language_code, update_id=str(update.update_id),
                       reply_to=reply_to)
-            reply = await self.app.dispatcher.handle(who, inbound)
+            reply = await self.hub.dispatcher.handle(who, inbound)
         except Exception as exc:  # noqa: BLE001 - the user must hear back whatever went wrong
             if isinstance(exc, StorageError):
                 log.error("storage failed (%s); the user was asked to try again", exc)
@@ -148,7 +146,7 @@ class TelegramChannel:
             if query is not None:
                 await self._answer(query)
             try:
-                await context.bot.send_message(chat.id, self.app.texts.gettext(lang, TRY_AGAIN))
+                await context.bot.send_message(chat.id, self.hub.texts.gettext(lang, TRY_AGAIN))
             except TelegramError as send_error:
                 log.warning("could not tell the user to try again: %s", send_error)
             return
@@ -185,7 +183,7 @@ class TelegramChannel:
                         continue
                     markup = keyboard(output.choices, output.columns)
                     if output.ask_contact:
-                        label = self.app.texts.gettext(reply.lang, SHARE_NUMBER)
+                        label = self.hub.texts.gettext(reply.lang, SHARE_NUMBER)
                         markup = ReplyKeyboardMarkup(
                             [[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
                         )
@@ -194,7 +192,7 @@ class TelegramChannel:
                         if markup is None:
                             markup = ReplyKeyboardRemove()
                         else:  # a message carries one keyboard: take the share-number button away first
-                            done = "✅ " + self.app.texts.gettext(reply.lang, "Done")
+                            done = "✅ " + self.hub.texts.gettext(reply.lang, "Done")
                             await bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
                     await self._send(bot, chat_id, output.text, markup)
                 elif isinstance(output, Photo):
@@ -227,15 +225,15 @@ class TelegramChannel:
 
     async def set_commands(self, bot) -> None:
         """The command menu in English (default) and Hindi."""
-        texts = self.app.texts
+        texts = self.hub.texts
         for lang, code in (("en", None), ("hi", "hi")):
             commands = [BotCommand(name, texts.gettext(lang, description)) for name, description in COMMANDS]
             await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
 
     async def set_admin_commands(self, bot) -> None:
         """Each admin's chat also lists the admin commands (owners never see them)."""
-        texts = self.app.texts
-        for admin_id in sorted(self.app.settings.admin_ids):
+        texts = self.hub.texts
+        for admin_id in sorted(self.hub.admin_ids):
             for lang, code in (("en", None), ("hi", "hi")):
                 commands = [BotCommand(name, texts.gettext(lang, text)) for name, text in (*COMMANDS, *ADMIN_COMMANDS)]
                 try:
@@ -282,6 +280,8 @@ class TelegramSender:
                 return str(message.message_id)
             say = output if isinstance(output, Say) else row.say
             if say.replace and tapped is not None:
+                if row.attempts > 1:  # a resend: the buttons may be redrawn already (Telegram refuses "not modified")
+                    return None
                 try:
                     await self.bot.edit_message_reply_markup(chat_id, int(tapped.message_ref),
                                                              reply_markup=keyboard(say.choices, say.columns))
@@ -359,131 +359,30 @@ class TelegramSender:
             raise RetryLater(str(exc)) from exc
 
 
-REMINDER_INTERVAL = 15 * 60
-LEAD_SWEEP_INTERVAL = 5 * 60  # missed leads, answers past the SLA, the unassigned queue, blocked staff chats
+def build_application(hub: Hub, token: str, *, base_url: str | None = None) -> Application:
+    """The PTB Application for the bot ``token``, talking to ``base_url`` (a self-hosted Bot API) if given.
 
-
-def build_application(
-    app: App, *, base_url: str | None = None, background: bool = True, senders: dict[str, Sender] | None = None
-) -> Application:
-    """The PTB Application for ``app``, talking to ``base_url`` (a self-hosted Bot API) if given.
-
-    ``senders`` are the other channels' outbox senders (WhatsApp in the same process): one
-    worker drains the whole outbox, so it must be able to send every channel's rows.
+    Only the channel: every update goes to one handler. The runtime (``bot.runtime``) starts the
+    workers and the receiver (``DurablePolling`` or the webhook), which store each update
+    before it is acknowledged.
     """
-    settings = app.settings
-    channel = TelegramChannel(app)
-
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task] = []
-
-    async def post_init(application: Application) -> None:
-        try:
-            await channel.set_commands(application.bot)
-            await channel.set_admin_commands(application.bot)
-        except TelegramError as exc:
-            log.warning("could not set the command menu: %s", exc)
-        if app.replies is not None:  # replies are sent even with background=False: a user must hear back
-            app.replies.attach(CHANNEL, TelegramSender(application.bot, app.texts))
-            tasks.append(asyncio.create_task(app.replies.run(stop), name="replies"))
-        if background:
-            worker = app.delivery({CHANNEL: TelegramSender(application.bot), **(senders or {})})
-            application.bot_data["delivery"] = worker
-            tasks.append(asyncio.create_task(worker.run(stop), name="delivery"))
-            if app.broadcasts is not None:  # admins' broadcasts: wake the worker, keep status messages current
-                app.broadcasts.on_enqueue(worker.wake)
-                board = TelegramSender(application.bot)
-                tasks.append(asyncio.create_task(app.broadcasts.run_status(board, stop), name="broadcast-status"))
-            if app.leads is not None:  # leads: wake the worker for new cards; catch up on what a restart missed
-                app.leads.wake = worker.wake
-                # In the background: catching up must not delay the first answer after a restart.
-                tasks.append(asyncio.create_task(_sweep_leads(None), name="lead-sweep"))
-            if application.job_queue is not None:
-                application.job_queue.run_repeating(_remind, interval=REMINDER_INTERVAL, first=60)
-                if app.leads is not None:
-                    application.job_queue.run_repeating(_sweep_leads, interval=LEAD_SWEEP_INTERVAL, first=LEAD_SWEEP_INTERVAL)
-
-    async def _sweep_leads(context: ContextTypes.DEFAULT_TYPE | None) -> None:
-        try:
-            await app.leads.sweep()
-        except Exception:  # the next run tries again; the bot must keep serving meanwhile
-            log.exception("lead sweep failed")
-
-    async def _remind(context: ContextTypes.DEFAULT_TYPE) -> None:
-        if await app.reminders.run_once():
-            context.bot_data["delivery"].wake()
-
-    async def post_stop(application: Application) -> None:
-        stop.set()
-        for task in tasks:
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                task.cancel()
-
     transport = None
     if os.environ.get("TELEGRAM_HTTP", "aiohttp").lower() != "httpx":  # httpx: PTB's default, as a fallback
         transport = AiohttpRequest()  # one session and pool for getUpdates and every other call
-    base_url = base_url or settings.telegram_api_base_url
     urls = {"base_url": base_url, "base_file_url": base_url.replace("/bot", "/file/bot", 1)} if base_url else {}
-    bot = TolerantBot(settings.telegram_token, request=transport, get_updates_request=transport, **urls)
-    # No PTB updater: ``DurablePolling`` (or the webhook) stores each update before it is acknowledged.
-    builder = ApplicationBuilder().bot(bot).updater(None).concurrent_updates(True).post_init(post_init).post_stop(post_stop)
-    application = builder.build()
+    bot = TolerantBot(token, request=transport, get_updates_request=transport, **urls)
+    application = ApplicationBuilder().bot(bot).updater(None).concurrent_updates(True).build()
+    channel = TelegramChannel(hub)
     application.add_handler(TypeHandler(Update, channel.on_update))
     application.bot_data["channel"] = channel
     return application
 
 
-def run_polling(settings) -> None:
-    """Run the bot with long polling until interrupted."""
-    from ..app import build_app
-
-    # Build on the loop PTB will run on: the database connection and its lock belong to it.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    app = loop.run_until_complete(build_app(settings))
-    application = build_application(app)
-
-    async def post_shutdown(_: Application) -> None:
-        await app.close()
-
-    application.post_shutdown = post_shutdown
-    if settings.webhook_url:
-        from .webhook import serve_webhook
-
-        loop.run_until_complete(
-            serve_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
-                          listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox)
-        )
-        return
-    log.info("Export Saathi is running on Telegram (long polling)")
-    loop.run_until_complete(_poll_until_stopped(application, app))
-
-
-async def _poll_until_stopped(application: Application, app: App) -> None:
-    """Long polling through the inbox (durable before acknowledged) until SIGINT/SIGTERM."""
-    import signal
-
-    from .telegram_polling import DurablePolling
-
-    await application.initialize()
-    if application.post_init:
-        await application.post_init(application)
-    await application.start()
-    poller = DurablePolling(application, app.inbox)
-    await poller.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def set_menus(bot, hub: Hub) -> None:
+    """The command menus (owners', and each admin's); a failure is logged, never fatal."""
+    channel = TelegramChannel(hub)
     try:
-        await stop.wait()
-    finally:
-        await poller.stop()
-        await application.stop()
-        if application.post_stop:
-            await application.post_stop(application)
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        await channel.set_commands(bot)
+        await channel.set_admin_commands(bot)
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)

@@ -15,13 +15,14 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Protocol
+
 
 from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application
 
 from ..core.messages import InboxItem
+from ..services.hub import Inbox
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -30,18 +31,6 @@ STORE_PATIENCE = 3.0
 """Seconds a batch waits for the database (a lock held elsewhere) before it is handled unstored:
 past that the database is in real trouble (full, broken), and owners are better told "please
 send it again" by the handler than left waiting in silence."""
-
-
-class Inbox(Protocol):
-    """Where updates are stored before they are acknowledged (``bot.storage.inbox.SqliteInbox``)."""
-
-    async def put(self, channel: str, items: Sequence[InboxItem], now: int) -> None: ...
-
-    async def pending(self, channel: str) -> list[InboxItem]: ...
-
-    def done(self, channel: str, update_id: str) -> None: ...
-
-    async def flush(self) -> None: ...
 
 
 def inbox_item(update: Update, data: dict | None = None) -> InboxItem:

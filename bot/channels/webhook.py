@@ -10,11 +10,9 @@ Telegram gets a 503 and delivers it again later, so nothing acknowledged is lost
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
-import signal
 import time
 
 from aiohttp import web
@@ -62,35 +60,18 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram", 
     return app
 
 
-async def serve_webhook(application: Application, *, url: str, secret: str, listen: str, port: int, inbox=None) -> None:
-    """Register the webhook with Telegram and serve until SIGINT/SIGTERM."""
+async def start_webhook(application: Application, *, url: str, secret: str, listen: str, port: int, inbox=None) -> web.AppRunner:
+    """Replay what a crash left stored, serve the webhook and register it with Telegram.
+
+    The application must be started; ``cleanup()`` the returned runner to stop receiving.
+    """
     path = "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "/" in url.split("://", 1)[-1] else "/telegram"
-    await application.initialize()
-    if application.post_init:
-        await application.post_init(application)
-    await application.start()
     if inbox is not None:  # what a crash left stored and unhandled goes first, in order
         for item in await inbox.pending("telegram"):
             await application.update_queue.put(Update.de_json(json.loads(item.payload), application.bot))
     runner = web.AppRunner(webhook_app(application, secret, path, inbox))
     await runner.setup()
-    site = web.TCPSite(runner, listen, port)
-    await site.start()
+    await web.TCPSite(runner, listen, port).start()
     await application.bot.set_webhook(url, secret_token=secret, allowed_updates=["message", "callback_query"])
     log.info("Export Saathi is running on Telegram (webhook on %s:%d%s)", listen, port, path)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        if inbox is not None:
-            await inbox.flush()
-        await application.stop()
-        if application.post_stop:
-            await application.post_stop(application)
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+    return runner

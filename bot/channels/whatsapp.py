@@ -37,7 +37,6 @@ import html
 import json
 import logging
 import re
-import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -45,13 +44,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..app import App
-from ..core.messages import Choice, InboxItem, Inbound, InKind, Photo, Say, Toast
-from ..core.session import N_, TurnContext
+from ..core.messages import Choice, InboxItem, Inbound, InKind, Photo, Say, Toast, UserKey
+from ..core.session import N_
 from ..services.conversation import Reply
 from ..services.delivery import Blocked, Refused, RetryLater
 from ..services.dispatch import Who
-from ..storage.sessions import UserKey
+from ..services.hub import Hub
 from .render import plain, split_text
 
 log = logging.getLogger(__name__)
@@ -393,11 +391,11 @@ async def _health(_: web.Request) -> web.Response:
 class WhatsAppChannel:
     """Receives the webhook, hands each message to the dispatcher, renders the replies."""
 
-    def __init__(self, app: App, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = ""):
-        self.app = app
+    def __init__(self, hub: Hub, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = ""):
+        self.hub = hub
         self.client = client
-        self.inbox = getattr(app, "inbox", None)
-        self.replies = getattr(app, "replies", None)
+        self.inbox = hub.inbox
+        self.replies = hub.replies
         self._secret = app_secret
         self._verify_token = verify_token
         self.phone_number_id = phone_number_id
@@ -527,17 +525,17 @@ class WhatsAppChannel:
         if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID:
             inbound = Inbound.contact("+" + wa_id)  # the number comes from WhatsApp, not from the tap
         try:
-            reply = await self.app.dispatcher.handle(Who(key, lang_hint=None, update_id=message_id), inbound)
+            reply = await self.hub.dispatcher.handle(Who(key, lang_hint=None, update_id=message_id), inbound)
         except Exception:  # noqa: BLE001 - the user must hear back whatever went wrong
             log.exception("could not handle a WhatsApp message; the user was asked to try again")
-            await self._send(wa_id, [text_message(Renderer(self.app.texts, None)._(TRY_AGAIN))])
+            await self._send(wa_id, [text_message(Renderer(self.hub.texts, None)._(TRY_AGAIN))])
             return
         if reply is not None and not reply.queued:  # None: a message delivered again; queued: on its way
             await self.render(wa_id, reply)
 
     async def render(self, wa_id: str, reply: Reply) -> None:
         """Send ``reply``'s outputs in order."""
-        renderer = Renderer(self.app.texts, reply.lang)
+        renderer = Renderer(self.hub.texts, reply.lang)
         messages: list[dict[str, Any]] = []
         for output in reply.outputs:
             if isinstance(output, Say):
@@ -552,20 +550,14 @@ class WhatsAppChannel:
     async def more(self, wa_id: str, data: str) -> None:
         """The next page of a long list, if that list is still the user's current question.
 
-        Read-only: the session is loaded and the engine re-asks the current question into a
-        scratch context that is never saved, so nothing changes and nothing is kept between pages.
+        Read-only: nothing changes and nothing is kept between pages.
         """
         _, page, want = (data.split(":") + ["", ""])[:3]
         if not page.isdigit():
             return
-        app = self.app
-        loaded = await app.conversations.store.load(
-            UserKey(CHANNEL, wa_id), new_session=app.engine.new_session(None), now=int(app.clock.now())
-        )
-        scratch = TurnContext(loaded.session, app.texts)
-        app.engine.ask_current(scratch, again=True)
-        renderer = Renderer(app.texts, loaded.session.lang)
-        question = next((o for o in scratch.outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
+        outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
+        renderer = Renderer(self.hub.texts, lang)
+        question = next((o for o in outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
         messages = renderer.messages(question, page=int(page)) if question is not None else []
         await self._send(wa_id, messages or [text_message(renderer._(EARLIER))])
 
@@ -579,107 +571,9 @@ class WhatsAppChannel:
 
     async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH) -> web.AppRunner:
         """Serve the webhook on ``listen:port``; ``cleanup()`` the returned runner to stop."""
-        if self.replies is not None:
-            self.replies.attach(CHANNEL, WhatsAppSender(self.client, self.app.texts))
         await self.replay()
         runner = web.AppRunner(self.web_app(path))
         await runner.setup()
         await web.TCPSite(runner, listen, port).start()
         log.info("Export Saathi is running on WhatsApp (webhook on %s:%d%s)", listen, port, path)
         return runner
-
-
-# ----------------------------------------------------------------- running
-REMINDER_INTERVAL = 15 * 60
-
-
-def _client(settings) -> GraphClient:
-    return GraphClient(settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_base_url)
-
-
-def _channel(app: App, client: GraphClient) -> WhatsAppChannel:
-    s = app.settings
-    return WhatsAppChannel(
-        app, client, app_secret=s.whatsapp_app_secret, verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id
-    )
-
-
-async def serve(settings) -> None:
-    """WhatsApp alone: the webhook, the delivery worker and reminders, until SIGINT/SIGTERM."""
-    from ..app import build_app
-
-    app = await build_app(settings)
-    client = _client(settings)
-    stop = asyncio.Event()
-    worker = app.delivery({CHANNEL: WhatsAppSender(client, app.texts)})
-    if app.leads is not None:
-        app.leads.wake = worker.wake
-    if app.broadcasts is not None:
-        app.broadcasts.on_enqueue(worker.wake)
-
-    async def remind() -> None:
-        while not stop.is_set():
-            try:
-                if await app.reminders.run_once():
-                    worker.wake()
-            except Exception:  # the next run tries again; the bot must keep serving meanwhile
-                log.exception("reminder run failed")
-            try:
-                await asyncio.wait_for(stop.wait(), REMINDER_INTERVAL)
-            except asyncio.TimeoutError:
-                pass
-
-    tasks = [asyncio.create_task(worker.run(stop), name="delivery"), asyncio.create_task(remind(), name="reminders")]
-    if app.replies is not None:
-        tasks.append(asyncio.create_task(app.replies.run(stop), name="replies"))
-    runner = await _channel(app, client).start(settings.webhook_listen, settings.whatsapp_port)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await client.close()
-        await app.close()
-
-
-def run(settings) -> None:
-    """Run WhatsApp; with Telegram too (one process, one outbox worker) when its token is set."""
-    if not settings.telegram_token:
-        asyncio.run(serve(settings))
-        return
-    from ..app import build_app
-    from .telegram import build_application
-
-    loop = asyncio.new_event_loop()  # PTB runs on this loop: build the database connection on it
-    asyncio.set_event_loop(loop)
-    app = loop.run_until_complete(build_app(settings))
-    client = _client(settings)
-    application = build_application(app, senders={CHANNEL: WhatsAppSender(client, app.texts)})
-    telegram_init, runners = application.post_init, []
-
-    async def post_init(application) -> None:
-        if telegram_init is not None:
-            await telegram_init(application)
-        runners.append(await _channel(app, client).start(settings.webhook_listen, settings.whatsapp_port))
-
-    async def post_shutdown(_) -> None:
-        for runner in runners:
-            await runner.cleanup()
-        await client.close()
-        await app.close()
-
-    application.post_init, application.post_shutdown = post_init, post_shutdown
-    if settings.webhook_url:
-        from .webhook import serve_webhook
-
-        loop.run_until_complete(
-            serve_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
-                          listen=settings.webhook_listen, port=settings.webhook_port)
-        )
-        return
-    log.info("Export Saathi is running on Telegram (long polling) and WhatsApp")
-    application.run_polling(allowed_updates=["message", "callback_query"])

@@ -138,3 +138,11 @@ class InboxItem:
     update_id: str
     payload: str
     chat_ref: str | None = None  # whose update it is, where the platform says
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """Who a user is on which channel."""
+
+    channel: str
+    user_ref: str

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.engine import Engine
-from ..core.messages import Event, Inbound, Outbound, Tapped
-from ..storage.sessions import SqliteSessionStore, UserKey
+from ..core.messages import Event, Inbound, Outbound, Tapped, UserKey
+from ..core.session import TurnContext
+from ..storage.sessions import SqliteSessionStore
 from .clock import Clock, SystemClock
 from .locks import KeyedLocks
 from .replies import ReplyQueue
@@ -83,3 +84,14 @@ class ConversationService:
             for hook in self.hooks:
                 await hook(loaded.user_id, key, turn.events)
         return Reply(turn.outputs, turn.session.lang, loaded.user_id, turn.events, queued=self.replies is not None)
+
+    async def current_question(self, key: UserKey) -> tuple[list[Outbound], str]:
+        """The user's current question asked again, and their language; read-only, nothing is saved.
+
+        For a channel that pages a long list itself (WhatsApp's ten-row lists): the page asked
+        for is cut from what the question is now, so a tap on an old page finds it gone.
+        """
+        loaded = await self.store.load(key, new_session=self.engine.new_session(None), now=int(self.clock.now()))
+        scratch = TurnContext(loaded.session, self.engine.texts)
+        self.engine.ask_current(scratch, again=True)
+        return scratch.outputs, loaded.session.lang

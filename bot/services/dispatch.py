@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core.messages import Inbound, Tapped
-from ..storage.sessions import UserKey
+from ..core.messages import UserKey
 from .conversation import ConversationService, Reply
 from .locks import KeyedLocks
 from .replies import ReplyQueue

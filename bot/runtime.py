@@ -1,0 +1,393 @@
+"""The runtime: starts the channels the settings name and supervises every background worker.
+
+One process serves any mix: Telegram (long polling or webhook), WhatsApp, both, or — with
+neither configured — a chat in the terminal. Whatever the mix, the same workers run:
+
+=================  ==========================================================================
+replies            a turn's replies, sent right after its commit, again after a failure
+delivery           the outbox: lead cards, notices, reminders, broadcasts (paced, never twice)
+lead-sweep         at start (catch-up after a restart) and every 5 min: offers past the SLA,
+                   the unassigned queue, answers owed
+reminders          every 15 min: owners who have gone quiet get one nudge
+broadcast-status   (Telegram) keeps each broadcast's status message in the admin's chat current
+=================  ==========================================================================
+
+A worker that raises is logged and started again after a backoff (1 s, 2 s, 4 s … 60 s). After
+``REPORT_AFTER`` failures in a row the admins are told once, on Telegram and straight through
+the platform (the database may be what is failing), and told again when it works again.
+
+Order at start: senders are attached and workers started before any channel receives, so
+updates a crash left stored are answered as soon as they are replayed. At stop: channels stop
+receiving first, then the workers finish what is in flight, then the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from .app import App, build_app
+from .config import Settings
+from .core.messages import Say
+from .core.session import N_
+from .services.clock import Clock
+from .services.delivery import DeliveryWorker, Sender
+
+log = logging.getLogger(__name__)
+
+REMINDER_INTERVAL = 15 * 60
+LEAD_SWEEP_INTERVAL = 5 * 60
+REPORT_AFTER = 3  # failures in a row before the admins hear of it
+HEALTHY_AFTER = 30.0  # seconds a restarted worker must run to count as working again
+
+WORKER_FAILING = N_("⚠️ Export Saathi: the background task “{name}” keeps failing ({error}). "
+                    "Owners still get answers; messages from the outbox wait until it recovers.")
+WORKER_BACK = N_("✅ Export Saathi: the background task “{name}” works again.")
+
+
+@dataclass
+class WorkerState:
+    """What the supervisor knows about one worker."""
+
+    name: str
+    restarts: int = 0
+    streak: int = 0  # failures in a row
+    reported: bool = False
+    last_error: str = ""
+
+
+class Supervisor:
+    """Runs named workers until stopped; restarts one that fails, with backoff, and reports streaks."""
+
+    def __init__(
+        self,
+        *,
+        report: Callable[[str, WorkerState, bool], Awaitable[None]] | None = None,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        report_after: int = REPORT_AFTER,
+        healthy_after: float = HEALTHY_AFTER,
+    ):
+        self.report = report
+        self.backoff, self.max_backoff, self.report_after = backoff, max_backoff, report_after
+        self.healthy_after = healthy_after
+        self.stop_event = asyncio.Event()
+        self.workers: dict[str, WorkerState] = {}
+        self._runs: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    def forever(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """``run(stop)`` works until ``stop`` is set; if it raises (or returns early) it is started again."""
+        self.workers[name] = WorkerState(name)
+        self._runs[name] = run
+
+    def every(self, name: str, interval: float, once: Callable[[], Awaitable[Any]], *, first: float = 0.0) -> None:
+        """``once()`` at ``first`` seconds and then every ``interval``; a failure is retried after the backoff."""
+        state = self.workers[name] = WorkerState(name)
+        delay = [first]
+
+        async def run(stop: asyncio.Event) -> None:
+            while not await _wait(stop, delay[0]):
+                await once()
+                delay[0] = interval
+                await self._recovered(state)
+
+        self._runs[name] = run
+
+    def start(self) -> None:
+        """Start every worker added so far."""
+        for name, run in self._runs.items():
+            self._tasks.append(asyncio.create_task(self._supervise(self.workers[name], run), name=f"worker-{name}"))
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask every worker to finish; cancel those still running after ``timeout``."""
+        self.stop_event.set()
+        if not self._tasks:
+            return
+        done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        for task in pending:
+            log.warning("worker %s did not stop in time; cancelled", task.get_name())
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _supervise(self, state: WorkerState, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        stop = self.stop_event
+        while not stop.is_set():
+            task = asyncio.ensure_future(run(stop))
+            try:
+                # Still running after ``healthy_after``: it works again (and a new failure starts a new streak).
+                done, _ = await asyncio.wait({task}, timeout=self.healthy_after)
+                if not done:
+                    await self._recovered(state)
+                await task
+                if stop.is_set():
+                    return
+                error = "stopped by itself"
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - a worker must never take the others down
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            state.streak += 1
+            state.restarts += 1
+            state.last_error = error
+            wait = min(self.max_backoff, self.backoff * 2 ** (state.streak - 1))
+            log.error("worker %s failed (%s); restart %d in %.0f s", state.name, error, state.restarts, wait)
+            if state.streak >= self.report_after and not state.reported:
+                state.reported = True
+                await self._report(state, failing=True)
+            await _wait(stop, wait)
+
+    async def _recovered(self, state: WorkerState) -> None:
+        state.streak = 0
+        if state.reported:
+            state.reported = False
+            log.warning("worker %s works again", state.name)
+            await self._report(state, failing=False)
+
+    async def _report(self, state: WorkerState, *, failing: bool) -> None:
+        if self.report is None:
+            return
+        try:
+            await self.report(state.name, state, failing)
+        except Exception:  # noqa: BLE001 - telling the admins is best effort; the log has it
+            log.warning("could not tell the admins about worker %s", state.name, exc_info=True)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless ``stop`` is set first; returns whether it is set."""
+    if seconds > 0 and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+    return stop.is_set()
+
+
+class Runtime:
+    """The background workers of one app, for the channels attached to it."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        reminder_interval: float = REMINDER_INTERVAL,
+        sweep_interval: float = LEAD_SWEEP_INTERVAL,
+        **supervisor: float,
+    ):
+        self.app = app
+        self.reminder_interval, self.sweep_interval = reminder_interval, sweep_interval
+        self.supervisor = Supervisor(report=self._tell_admins, **supervisor)
+        self.senders: dict[str, Sender] = {}
+        self.board: Any = None
+        self.admin_sender: Sender | None = None
+        self.delivery: DeliveryWorker | None = None
+
+    def attach(self, channel: str, sender: Any, *, replies: bool = True, board: Any = None, admins: bool = False) -> None:
+        """Rows for ``channel`` go out through ``sender`` (its ``send`` for the outbox, its
+        ``reply`` for a turn's replies); ``board`` keeps broadcast status messages, ``admins``:
+        this channel reaches the admins."""
+        self.senders[channel] = sender
+        if replies and self.app.replies is not None:
+            self.app.replies.attach(channel, sender)
+        if board is not None:
+            self.board = board
+        if admins:
+            self.admin_sender = sender
+
+    def start(self, *, background: bool = True, **delivery: float) -> None:
+        """Start the workers: replies always (a user must hear back); the rest when ``background``."""
+        app, sup = self.app, self.supervisor
+        if app.replies is not None:
+            sup.forever("replies", app.replies.run)
+        if background:
+            self.delivery = worker = app.delivery(dict(self.senders), **delivery)
+            sup.forever("delivery", worker.run)
+            if app.leads is not None:
+                app.leads.wake = worker.wake
+                sup.every("lead-sweep", self.sweep_interval, app.leads.sweep)  # first run now: catch up after a restart
+            sup.every("reminders", self.reminder_interval, self._remind, first=min(60.0, self.reminder_interval))
+            if app.broadcasts is not None:
+                app.broadcasts.on_enqueue(worker.wake)
+                if self.board is not None:
+                    board = self.board
+                    sup.forever("broadcast-status", lambda stop: app.broadcasts.run_status(board, stop))
+        sup.start()
+
+    async def stop(self) -> None:
+        """Let every worker finish what is in flight, then send the replies still owed."""
+        await self.supervisor.stop()
+        if self.app.replies is not None:
+            await self.app.replies.settle()
+
+    async def _remind(self) -> None:
+        if await self.app.reminders.run_once() and self.delivery is not None:
+            self.delivery.wake()
+
+    async def _tell_admins(self, name: str, state: WorkerState, failing: bool) -> None:
+        if self.admin_sender is None or not self.app.settings.admin_ids:
+            return
+        texts = self.app.texts
+        template = WORKER_FAILING if failing else WORKER_BACK
+        text = "\n\n".join(texts.gettext(lang, template).format(name=name, error=state.last_error) for lang in ("en", "hi"))
+        for admin_id in sorted(self.app.settings.admin_ids):
+            await self.admin_sender.send(str(admin_id), Say(text))
+
+
+# ------------------------------------------------------------------ running the bot
+class BotProcess:
+    """The channels the settings name, their workers and the database, started and stopped in order."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, background: bool = True,
+                 poll_timeout: int = 10, **runtime: float):
+        self.settings, self.clock, self.background = settings, clock, background
+        self.poll_timeout = poll_timeout
+        self.runtime_options = runtime
+        self.app: App | None = None
+        self.runtime: Runtime | None = None
+        self.application: Any = None  # PTB Application (Telegram)
+        self.polling: Any = None  # DurablePolling (Telegram without a webhook)
+        self.whatsapp: Any = None  # WhatsAppChannel
+        self.whatsapp_runner: Any = None  # its aiohttp server
+        self._closers: list[Callable[[], Awaitable[Any]]] = []  # run in reverse order at the end
+
+    async def start(self) -> None:
+        """Build, attach every sender, start the workers, then start receiving."""
+        settings = self.settings
+        self.app = app = await build_app(settings, clock=self.clock)
+        self.runtime = runtime = Runtime(app, **self.runtime_options)
+        try:
+            receivers = []
+            if settings.telegram_token:
+                receivers.append(await self._telegram())
+            if settings.whatsapp_token:
+                receivers.append(self._whatsapp())
+            runtime.start(background=self.background)
+            self._closers.append(runtime.stop)
+            for receive in receivers:
+                await receive()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Receivers first (nothing new comes in), then the workers, then the database."""
+        while self._closers:
+            close = self._closers.pop()
+            try:
+                await close()
+            except Exception:  # noqa: BLE001 - the rest must still close
+                log.exception("error while stopping")
+        if self.app is not None:
+            await self.app.close()
+            self.app = None
+
+    async def _telegram(self) -> Callable[[], Awaitable[None]]:
+        from .channels.telegram import TelegramSender, build_application, set_menus
+        from .channels.telegram_polling import DurablePolling
+        from .channels.webhook import start_webhook
+
+        app, settings = self.app, self.settings
+        self.application = application = build_application(app.hub, settings.telegram_token,
+                                                           base_url=settings.telegram_api_base_url)
+        await application.initialize()
+        await application.start()
+
+        async def shutdown() -> None:
+            await application.stop()
+            await application.shutdown()
+
+        self._closers.append(shutdown)
+        await set_menus(application.bot, app.hub)
+        self.runtime.attach("telegram", TelegramSender(application.bot, app.texts), board=TelegramSender(application.bot),
+                            admins=True)
+
+        async def receive() -> None:
+            if settings.webhook_url:
+                runner = await start_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
+                                             listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox)
+                self._closers.append(runner.cleanup)
+                return
+            self.polling = DurablePolling(application, app.inbox, timeout=self.poll_timeout)
+            await self.polling.start()
+            self._closers.append(self._stop_polling)
+            log.info("Export Saathi is running on Telegram (long polling)")
+
+        return receive
+
+    async def _stop_polling(self) -> None:
+        if self.polling.running:
+            await self.polling.stop()
+
+    def _whatsapp(self) -> Callable[[], Awaitable[None]]:
+        from .channels.whatsapp import GraphClient, WhatsAppChannel, WhatsAppSender
+
+        app, s = self.app, self.settings
+        client = GraphClient(s.whatsapp_token, s.whatsapp_phone_number_id, s.whatsapp_api_base_url)
+        self._closers.append(client.close)
+        self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts))
+        self.whatsapp = WhatsAppChannel(app.hub, client, app_secret=s.whatsapp_app_secret,
+                                        verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id)
+
+        async def receive() -> None:
+            self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port)
+            self._closers.append(self.whatsapp_runner.cleanup)
+
+        return receive
+
+
+async def serve(settings: Settings) -> None:
+    """Telegram and/or WhatsApp, as configured, until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    process = BotProcess(settings)
+    await process.start()
+    try:
+        await stop.wait()
+    finally:
+        await process.stop()
+
+
+async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    """A chat in the terminal on the same services and workers.
+
+    Without Telegram the outbox (lead cards, notices, reminders) is printed right here and demo
+    startups fill an empty registry, so every role can be tried locally; with Telegram set, the
+    running bot delivers the outbox instead.
+    """
+    from .channels.console import ConsoleChannel, ConsoleSender
+
+    app = await build_app(settings)
+    runtime = Runtime(app)
+    printer = ConsoleSender(stdout)
+    standalone = not settings.telegram_token and not settings.whatsapp_token
+    try:
+        runtime.attach("console", printer)
+        if standalone:
+            runtime.attach("telegram", printer, replies=False)
+            if app.leads is not None:
+                added = await app.leads.load_demo_if_empty()
+                if added:
+                    print(f"Loaded {added} demo partner startups (conversations/startups.demo.yaml).", file=stdout)
+        runtime.start(background=standalone, per_chat_interval=0.0)
+        await ConsoleChannel(app.hub.dispatcher, stdin, stdout, user_ref=user).run()
+    finally:
+        await runtime.stop()
+        await app.close()
+
+
+def run(settings: Settings) -> None:
+    """``saathi run``: the configured channels, or the terminal chat when none is."""
+    if not settings.telegram_token and not settings.whatsapp_token:
+        print("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat (data in %s)." % settings.database_path)
+        asyncio.run(chat(settings))
+        return
+    asyncio.run(serve(settings))
