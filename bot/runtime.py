@@ -12,8 +12,9 @@ reminders          every 15 min: owners who have gone quiet get one nudge
 broadcast-status   (Telegram) keeps each broadcast's status message in the admin's chat current
 =================  ==========================================================================
 
-A worker that raises is logged and started again after a backoff (1 s, 2 s, 4 s … 60 s). After
-``REPORT_AFTER`` failures in a row the admins are told once, on Telegram and straight through
+A worker that raises is logged and started again after a backoff (1 s, 2 s, 4 s … 60 s; back to
+1 s when it had run ``STEADY_AFTER`` seconds before failing). After ``REPORT_AFTER`` failures in a
+row the admins are told once, on Telegram and straight through
 the platform (the database may be what is failing), and told again when it works again.
 
 Order at start: senders are attached and workers started before any channel receives, so
@@ -44,6 +45,7 @@ REMINDER_INTERVAL = 15 * 60
 LEAD_SWEEP_INTERVAL = 5 * 60
 REPORT_AFTER = 3  # failures in a row before the admins hear of it
 HEALTHY_AFTER = 30.0  # seconds a restarted worker must run to count as working again
+STEADY_AFTER = 5.0  # a worker that ran this long before failing starts its backoff at the beginning again
 
 WORKER_FAILING = N_("⚠️ Export Saathi: the background task “{name}” keeps failing ({error}). "
                     "Owners still get answers; messages from the outbox wait until it recovers.")
@@ -72,10 +74,11 @@ class Supervisor:
         max_backoff: float = 60.0,
         report_after: int = REPORT_AFTER,
         healthy_after: float = HEALTHY_AFTER,
+        steady_after: float = STEADY_AFTER,
     ):
         self.report = report
         self.backoff, self.max_backoff, self.report_after = backoff, max_backoff, report_after
-        self.healthy_after = healthy_after
+        self.healthy_after, self.steady_after = healthy_after, steady_after
         self.stop_event = asyncio.Event()
         self.workers: dict[str, WorkerState] = {}
         self._runs: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
@@ -118,8 +121,10 @@ class Supervisor:
 
     async def _supervise(self, state: WorkerState, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         stop = self.stop_event
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             task = asyncio.ensure_future(run(stop))
+            began = loop.time()
             try:
                 # Still running after ``healthy_after``: it works again (and a new failure starts a new streak).
                 done, _ = await asyncio.wait({task}, timeout=self.healthy_after)
@@ -134,6 +139,10 @@ class Supervisor:
                 raise
             except Exception as exc:  # noqa: BLE001 - a worker must never take the others down
                 error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if loop.time() - began >= self.steady_after:
+                # It worked for a while (a database locked now and then): wait a second, not the whole
+                # backoff of earlier failures. The admins still hear "works again" only after healthy_after.
+                state.streak = 0
             state.streak += 1
             state.restarts += 1
             state.last_error = error

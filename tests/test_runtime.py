@@ -68,6 +68,29 @@ async def test_a_failing_worker_is_restarted_with_backoff_and_reported_once(capl
     assert len(failures) == 4 and "OperationalError: database is locked" in failures[0]
 
 
+async def test_a_worker_that_ran_steadily_before_failing_waits_the_shortest_backoff_again():
+    runs, reports = [], []
+
+    async def locked_now_and_then(stop: asyncio.Event) -> None:
+        runs.append(asyncio.get_running_loop().time())
+        if len(runs) <= 4:
+            await asyncio.sleep(0.15)  # works a while, then the database is locked
+            raise sqlite3.OperationalError("database is locked")
+        await stop.wait()
+
+    async def report(name, state, failing):
+        reports.append((name, failing))
+
+    sup = Supervisor(report=report, backoff=0.05, report_after=3, healthy_after=5, steady_after=0.1)
+    sup.forever("delivery", locked_now_and_then)
+    sup.start()
+    await eventually(lambda: len(runs) == 5)
+    await sup.stop()
+    gaps = [b - a - 0.15 for a, b in zip(runs, runs[1:])]
+    assert all(gap < 0.09 for gap in gaps), gaps  # 0.05 s each time, not 0.05, 0.1, 0.2, 0.4
+    assert sup.workers["delivery"].restarts == 4 and reports == []  # no streak: nobody is paged
+
+
 async def test_a_periodic_worker_runs_at_start_and_again_after_a_failure():
     calls = []
 
