@@ -93,7 +93,10 @@ class BenchStandin(BotApiStandin):
 class BotProcess:
     """A bot (``kind`` "bot" or "floor") running in its own process against ``api``."""
 
-    def __init__(self, kind: str, api: BotApiStandin, database: Path, *, profile: Path | None = None, env: dict[str, str] | None = None):
+    _log = None  # where its stderr goes, when asked for
+
+    def __init__(self, kind: str, api: BotApiStandin, database: Path, *, profile: Path | None = None,
+                 env: dict[str, str] | None = None, log: Path | None = None):
         self.kind = kind
         environ = {
             **os.environ,
@@ -108,8 +111,9 @@ class BotProcess:
             environ["BENCH_PROFILE"] = str(profile)
         self.started = time.perf_counter()
         # cwd: a folder without a .env, so only the settings above apply.
+        self._log = open(log, "ab") if log is not None else None  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), kind], env=environ, cwd=str(database.parent)
+            [sys.executable, str(Path(__file__).resolve()), kind], env=environ, cwd=str(database.parent), stderr=self._log
         )
 
     @property
@@ -143,6 +147,8 @@ class BotProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self._log is not None:
+            self._log.close()
         return self.proc.returncode
 
     def alive(self) -> bool:
