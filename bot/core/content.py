@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .leads import Qualification
+from typing import Any
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 LESSON_MAX = 600
@@ -24,6 +21,24 @@ BUTTON_MAX = 20  # WhatsApp's reply-button limit; Telegram buttons look best thi
 STEP_KINDS = ("choice", "consent", "text", "multi", "phone", "summary")
 TRANSLATABLE_KEYS = ("text", "label", "title", "short", "summary", "explanation", "hint", "summary_label")
 """Keys whose string values are user-visible and go through the gettext catalogs."""
+
+
+@dataclass(frozen=True)
+class Qualification:
+    """The rules in ``conversations/qualification.yaml``.
+
+    ``registrations`` maps a yes/no profile field (iec, gst, udyam) to the points a "yes" earns;
+    ``experience`` and ``turnover`` map each answer to its points; ``quizzes`` maps a module to
+    the points a perfect best score earns (a partial best earns its share). The maxima add up
+    to 100.
+    """
+
+    threshold: int
+    required_modules: tuple[str, ...]
+    registrations: tuple[tuple[str, int], ...]
+    experience: tuple[tuple[str, int], ...]
+    turnover: tuple[tuple[str, int], ...]
+    quizzes: tuple[tuple[str, int], ...]
 
 
 class ContentError(ValueError):

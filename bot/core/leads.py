@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .content import ID_RE, ContentError, Option
+from .content import ID_RE, ContentError, Option, Qualification
 from .messages import Choice, Say, Toast
-from .session import N_, TurnContext
+from .session import N_, Kernel, TurnContext
 
 if TYPE_CHECKING:
     from .content import Content
-    from .engine import Engine
 
 SCORE_MAX = 100
 LANGUAGES = ("hi", "en")
@@ -40,22 +39,6 @@ PAGE_SIZE = 5
 # ----------------------------------------------------------------- qualification rules
 
 
-@dataclass(frozen=True)
-class Qualification:
-    """The rules in ``conversations/qualification.yaml``.
-
-    ``registrations`` maps a yes/no profile field (iec, gst, udyam) to the points a "yes" earns;
-    ``experience`` and ``turnover`` map each answer to its points; ``quizzes`` maps a module to
-    the points a perfect best score earns (a partial best earns its share). The maxima add up
-    to 100.
-    """
-
-    threshold: int
-    required_modules: tuple[str, ...]
-    registrations: tuple[tuple[str, int], ...]
-    experience: tuple[tuple[str, int], ...]
-    turnover: tuple[tuple[str, int], ...]
-    quizzes: tuple[tuple[str, int], ...]
 
 
 def _field_step(content: Content, name: str):
@@ -617,7 +600,7 @@ def score_text(t: TurnContext, content: Content, rules: Qualification) -> str:
     return "\n".join(lines)
 
 
-def score_command(engine: Engine, t: TurnContext) -> None:
+def score_command(engine: Kernel, t: TurnContext) -> None:
     """``/score`` in the owner conversation (pure: profile + progress + rules)."""
     rules = engine.content.qualification
     if not t.s.onboarded:

@@ -9,9 +9,25 @@ from __future__ import annotations
 import copy
 import html
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .messages import Choice, Event, Outbound, Say
+
+if TYPE_CHECKING:
+    from .content import Content
+
+
+class Kernel(Protocol):
+    """What a feature (training, lead readiness) needs from the engine that runs it.
+
+    Features take this, not the engine, so the engine imports the features and nothing imports
+    the engine back.
+    """
+
+    content: Content
+
+    def ask_current(self, t: TurnContext, again: bool = False) -> None:
+        """Ask the question the owner is on (again, after a command in the middle of a flow)."""
 
 
 class Texts(Protocol):

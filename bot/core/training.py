@@ -8,20 +8,16 @@ with the attempt it belongs to (``quiz_answer`` event) and every question carrie
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
 from .content import Module, Question, QuizOption
 from .messages import Choice, Picked
 from .normalize import fold, match_option, parse_yes_no
-from .session import TurnContext
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .session import Kernel, TurnContext
 
 _NEXT_WORDS = {fold(w) for w in ("next", "aage", "age", "आगे", "agla", "अगला", "ok", "okay", "continue", "n")}
 
 
-def _not_onboarded(engine: Engine, t: TurnContext) -> bool:
+def _not_onboarded(engine: Kernel, t: TurnContext) -> bool:
     if t.s.onboarded:
         return False
     t.say(t._("Let's finish your profile first; the training opens right after."))
@@ -29,7 +25,7 @@ def _not_onboarded(engine: Engine, t: TurnContext) -> bool:
     return True
 
 
-def command(engine: Engine, t: TurnContext, name: str) -> None:
+def command(engine: Kernel, t: TurnContext, name: str) -> None:
     """/learn, /progress and the reminder and broadcast switches."""
     s = t.s
     if name == "stop_reminders":
@@ -53,7 +49,7 @@ def command(engine: Engine, t: TurnContext, name: str) -> None:
         engine.ask_current(t, again=True)
 
 
-def status_icon(engine: Engine, t: TurnContext, module: Module) -> str:
+def status_icon(engine: Kernel, t: TurnContext, module: Module) -> str:
     """✅ passed, ▶️ started, 🔒 locked, ○ not started."""
     p = t.s.progress.get(module.id)
     if p and p.passed:
@@ -63,7 +59,7 @@ def status_icon(engine: Engine, t: TurnContext, module: Module) -> str:
     return "▶️" if p and p.started else "○"
 
 
-def locked_by(engine: Engine, t: TurnContext, module: Module) -> list[Module]:
+def locked_by(engine: Kernel, t: TurnContext, module: Module) -> list[Module]:
     """The modules that must be passed before ``module`` opens."""
     missing = []
     for dep in module.requires:
@@ -74,7 +70,7 @@ def locked_by(engine: Engine, t: TurnContext, module: Module) -> list[Module]:
     return missing
 
 
-def _status_line(engine: Engine, t: TurnContext, module: Module) -> str:
+def _status_line(engine: Kernel, t: TurnContext, module: Module) -> str:
     p = t.s.progress.get(module.id)
     total = t.num(len(module.quiz))
     blockers = locked_by(engine, t, module)
@@ -93,14 +89,14 @@ def _status_line(engine: Engine, t: TurnContext, module: Module) -> str:
     return f"{status_icon(engine, t, module)} <b>{t._(module.title)}</b>: {status}"
 
 
-def open_menu(engine: Engine, t: TurnContext, intro: bool = False) -> None:
+def open_menu(engine: Kernel, t: TurnContext, intro: bool = False) -> None:
     """Show the module menu."""
     t.s.flow, t.s.step = "menu", ""
     t.advance()
     _show_menu(engine, t, intro)
 
 
-def _show_menu(engine: Engine, t: TurnContext, intro: bool = False) -> None:
+def _show_menu(engine: Kernel, t: TurnContext, intro: bool = False) -> None:
     lines = []
     if intro:
         lines.append(t._("Now let's learn exporting, one short module at a time. Each ends with a 5-question quiz."))
@@ -114,7 +110,7 @@ def _show_menu(engine: Engine, t: TurnContext, intro: bool = False) -> None:
     t.say("\n".join(lines), choices, columns=2)
 
 
-def progress_text(engine: Engine, t: TurnContext) -> str:
+def progress_text(engine: Kernel, t: TurnContext) -> str:
     """Each module's status and best score, and overall completion."""
     modules = engine.content.modules
     passed = sum(1 for m in modules if (p := t.s.progress.get(m.id)) and p.passed)
@@ -126,7 +122,7 @@ def progress_text(engine: Engine, t: TurnContext) -> str:
     return "\n".join(lines)
 
 
-def go(engine: Engine, t: TurnContext, module_id: str) -> None:
+def go(engine: Kernel, t: TurnContext, module_id: str) -> None:
     """Open a module from a menu or broadcast button (valid whatever question is on screen)."""
     if _not_onboarded(engine, t):
         return
@@ -160,7 +156,7 @@ def go(engine: Engine, t: TurnContext, module_id: str) -> None:
         _start_quiz(engine, t, module)
 
 
-def ask_current(engine: Engine, t: TurnContext, again: bool = False) -> None:
+def ask_current(engine: Kernel, t: TurnContext, again: bool = False) -> None:
     """Re-show the menu, the current lesson or the current question."""
     module = engine.content.module(t.s.step)
     if t.s.flow == "menu" or module is None:
@@ -178,7 +174,7 @@ def ask_current(engine: Engine, t: TurnContext, again: bool = False) -> None:
         go(engine, t, module.id)
 
 
-def answer(engine: Engine, t: TurnContext, value: str, tapped: bool) -> None:
+def answer(engine: Kernel, t: TurnContext, value: str, tapped: bool) -> None:
     """A button value or typed text while in the menu, a lesson or a quiz."""
     s = t.s
     module = engine.content.module(s.step)
@@ -203,7 +199,7 @@ def answer(engine: Engine, t: TurnContext, value: str, tapped: bool) -> None:
         _answer_menu(engine, t, value, tapped)
 
 
-def _answer_menu(engine: Engine, t: TurnContext, value: str, tapped: bool) -> None:
+def _answer_menu(engine: Kernel, t: TurnContext, value: str, tapped: bool) -> None:
     modules = engine.content.modules
     if not tapped:
         names = [[m.title, m.short, t.texts.gettext("hi", m.title), t.texts.gettext("hi", m.short)] for m in modules]
@@ -229,7 +225,7 @@ def _show_lesson(t: TurnContext, module: Module) -> None:
     t.say(f"{header}\n\n{t._(lesson.text)}", [_next_button(t, module)])
 
 
-def _answer_lesson(engine: Engine, t: TurnContext, module: Module, value: str, tapped: bool) -> None:
+def _answer_lesson(engine: Kernel, t: TurnContext, module: Module, value: str, tapped: bool) -> None:
     wants_next = value == "next" if tapped else (fold(value) in _NEXT_WORDS or parse_yes_no(value) is True)
     if not wants_next:
         t.say(t._("Tap Next when you are ready."), [_next_button(t, module)])
@@ -240,7 +236,7 @@ def _answer_lesson(engine: Engine, t: TurnContext, module: Module, value: str, t
     _tap_next(engine, t, module.id)
 
 
-def _tap_next(engine: Engine, t: TurnContext, module_id: str) -> None:
+def _tap_next(engine: Kernel, t: TurnContext, module_id: str) -> None:
     module = engine.content.module(module_id)
     if module is None:
         return
@@ -263,7 +259,7 @@ def option_order(t: TurnContext, module: Module, question: Question, attempt: in
     return options
 
 
-def _start_quiz(engine: Engine, t: TurnContext, module: Module) -> None:
+def _start_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     p = t.s.module_progress(module.id)
     p.lesson = len(module.lessons)
     p.attempt += 1
@@ -278,7 +274,7 @@ def _start_quiz(engine: Engine, t: TurnContext, module: Module) -> None:
     _ask_question(engine, t, module)
 
 
-def _ask_question(engine: Engine, t: TurnContext, module: Module) -> None:
+def _ask_question(engine: Kernel, t: TurnContext, module: Module) -> None:
     p = t.s.module_progress(module.id)
     question = module.quiz[p.question]
     options = option_order(t, module, question, p.attempt)
@@ -288,7 +284,7 @@ def _ask_question(engine: Engine, t: TurnContext, module: Module) -> None:
     t.say(f"{head}\n{t._(question.text)}\n\n{listed}", choices, columns=len(choices))
 
 
-def _answer_question(engine: Engine, t: TurnContext, module: Module, value: str, tapped: bool) -> None:
+def _answer_question(engine: Kernel, t: TurnContext, module: Module, value: str, tapped: bool) -> None:
     s = t.s
     p = s.module_progress(module.id)
     question = module.quiz[p.question]
@@ -326,7 +322,7 @@ def _answer_question(engine: Engine, t: TurnContext, module: Module, value: str,
         _finish_quiz(engine, t, module)
 
 
-def _finish_quiz(engine: Engine, t: TurnContext, module: Module) -> None:
+def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     s = t.s
     p = s.module_progress(module.id)
     p.in_quiz = False
