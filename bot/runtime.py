@@ -12,7 +12,7 @@ reminders          every 15 min: owners who have gone quiet get one nudge
 broadcast-status   (Telegram) keeps each broadcast's status message in the admin's chat current
 =================  ==========================================================================
 
-A worker that raises is logged and started again after a backoff (1 s, 2 s, 4 s … 60 s; back to
+A worker that raises is logged and started again after a backoff (1 s, 2 s, 4 s … 15 s; back to
 1 s when it had run ``STEADY_AFTER`` seconds before failing). After ``REPORT_AFTER`` failures in a
 row the admins are told once, on Telegram and straight through
 the platform (the database may be what is failing), and told again when it works again.
@@ -45,6 +45,7 @@ REMINDER_INTERVAL = 15 * 60
 LEAD_SWEEP_INTERVAL = 5 * 60
 REPORT_AFTER = 3  # failures in a row before the admins hear of it
 HEALTHY_AFTER = 30.0  # seconds a restarted worker must run to count as working again
+MAX_BACKOFF = 15.0  # the longest wait between restarts: a lock that lifts is noticed within seconds
 STEADY_AFTER = 5.0  # a worker that ran this long before failing starts its backoff at the beginning again
 
 WORKER_FAILING = N_("⚠️ Export Saathi: the background task “{name}” keeps failing ({error}). "
@@ -71,7 +72,7 @@ class Supervisor:
         *,
         report: Callable[[str, WorkerState, bool], Awaitable[None]] | None = None,
         backoff: float = 1.0,
-        max_backoff: float = 60.0,
+        max_backoff: float = MAX_BACKOFF,
         report_after: int = REPORT_AFTER,
         healthy_after: float = HEALTHY_AFTER,
         steady_after: float = STEADY_AFTER,
