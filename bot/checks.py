@@ -3,6 +3,12 @@
 Reports, each naming file, place and field: content that does not validate, strings with no
 Hindi (or only a fuzzy guess), placeholders or <b> tags that differ between English and Hindi,
 and texts over a channel's limits in either language.
+
+The limits are the stricter of the two channels: a question with buttons is a WhatsApp
+interactive message, whose body holds 1024 characters (a plain text, like a Telegram message,
+4096); a button label 20. A quiz question with its heading and four options stays far inside
+1024 by the content's own field limits, so only the onboarding questions (up to 1,200
+characters in English, and a translation may run longer) are measured against the body.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 from .catalogs import TARGET_LANGS, extract
+from .channels.whatsapp import BODY_MAX, TEXT_MAX, to_whatsapp
 from .content import default_content_dir, load_content
 from .core.content import BUTTON_MAX, EXPLANATION_MAX, LESSON_MAX, OPTION_MAX, QUESTION_MAX, Content, ContentError
 from .core.engine import BUTTON_LABELS
@@ -71,7 +78,9 @@ def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
 
         for step in content.onboarding.steps.values():
             where = f"conversations/onboarding.yaml: step '{step.id}'"
-            yield from over(tr(step.text), TELEGRAM_TEXT_MAX // 2, f"{where}, field 'text'")
+            interactive = bool(step.options) or step.kind in ("choice", "consent", "multi", "summary")
+            limit = BODY_MAX if interactive else min(TEXT_MAX, TELEGRAM_TEXT_MAX)
+            yield from over(to_whatsapp(tr(step.text)), limit, f"{where}, field 'text'")
             if step.summary_label:
                 yield from over(tr(step.summary_label), BUTTON_MAX, f"{where}, field 'summary_label'")
             for option in step.options:

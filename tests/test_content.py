@@ -291,3 +291,13 @@ def test_check_reports_a_changed_placeholder_in_an_option_label(locales_copy: Pa
     edit_po(locales_copy / "hi" / "LC_MESSAGES" / "onboarding.po", lambda catalog: set_translation(catalog, "Under {a}", "{b} से कम"))
     problems = check_all(locales_dir=locales_copy)
     assert any("onboarding.po: placeholders differ for 'Under {a}'" in p for p in problems)
+
+
+def test_check_measures_a_question_with_buttons_against_whatsapps_1024_character_body(locales_copy: Path, content: Content):
+    consent = content.onboarding.steps["consent"].text
+    long_hindi = "हम आपका नाम, शहर और कारोबार की जानकारी रखेंगे। " * 24  # about 1,100 characters: fine on Telegram
+    assert 1024 < len(long_hindi) <= 2048
+    edit_po(locales_copy / "hi" / "LC_MESSAGES" / "onboarding.po", lambda catalog: set_translation(catalog, consent, long_hindi))
+    problems = check_all(locales_dir=locales_copy)
+    over = [p for p in problems if "step 'consent', field 'text' [hi]" in p]
+    assert len(over) == 1 and "the limit is 1024" in over[0]
