@@ -594,6 +594,18 @@ def test_a_locked_module_refuses_to_open(chat: Chat):
     assert chat.session.flow == "menu"
 
 
+def test_a_locked_module_names_the_module_to_pass_first_in_hindi(chat: Chat, catalogs: Catalogs):
+    chat.session.lang = "hi"
+    chat.send(Inbound.tap("go:payments"))
+    first = catalogs.gettext("hi", "Get export-ready")
+    locked = catalogs.gettext("hi", "Getting paid safely")
+    assert first != "Get export-ready" and f"पहले यह पास करें: {first}।" in chat.text
+    assert "इसे पास" not in chat.text  # not "when you pass this one"
+    assert chat.session.flow == "menu" and "payments" not in chat.session.progress
+    assert locked  # the locked module's own title is not what it asks to pass
+    assert f"पास करें: {locked}" not in chat.text
+
+
 def test_passing_export_ready_unlocks_the_rest(chat: Chat, content: Content, catalogs: Catalogs):
     pass_module(chat, content, catalogs, "export_ready")
     chat.say("/learn")

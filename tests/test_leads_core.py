@@ -113,7 +113,7 @@ def test_score_text_in_hindi_and_the_next_step_when_not_qualified(content: Conte
     t = ctx(catalogs, "hi", profile=small, progress=progress, onboarded=True)
     text = L.score_text(t, content, content.qualification)
     assert text.startswith("<b>आपकी एक्सपोर्ट तैयारी: 33/100</b>")
-    assert "• DGFT से IEC बनवाएँ: मुफ़्त और ऑनलाइन (+15)" in text
+    assert "• dgft.gov.in पर IEC बनवाएँ: ₹500 फ़ीस, हमेशा के लिए (+15)" in text  # the fee is ₹500, not free
     assert "पूरे अंकों के लिए" not in text  # export_ready is already perfect
     assert "“पेमेंट सुरक्षित कैसे पाएँ” का क्विज़ दें" in text
     last = text.splitlines()[-1]
@@ -122,6 +122,12 @@ def test_score_text_in_hindi_and_the_next_step_when_not_qualified(content: Conte
                  progress={"export_ready": passed(5)}, onboarded=True)
     last = L.score_text(strong, content, content.qualification).splitlines()[-1]
     assert last == "Your score is enough. Pass Getting paid safely, Winning on Alibaba.com and a partner startup for your area will be introduced to you."
+
+
+def test_the_iec_tip_states_the_fee_and_the_only_official_site(content: Content, catalogs: Catalogs):
+    t = ctx(catalogs, "en", profile={**PROFILE, "iec": "no"}, progress=dict(CORE_PASSED), onboarded=True)
+    tips = [line for line in L.score_text(t, content, content.qualification).splitlines() if line.startswith("• ") and "IEC" in line]
+    assert tips == ["• Get an IEC on dgft.gov.in: ₹500 fee, valid for life (+15)"]
 
 
 def test_score_command_in_the_engine(engine: Engine):

@@ -498,7 +498,7 @@ def parse_page_payload(data: str) -> tuple[str, int] | None:
 SCORE_TITLE = N_("<b>Your export readiness: {score}/100</b>")
 QUIZ_ITEM = N_("Quiz scores")
 RAISE_TITLE = N_("<b>What would raise it</b>")
-RAISE_IEC = N_("Get an IEC from DGFT: free and online (+{points})")
+RAISE_IEC = N_("Get an IEC on dgft.gov.in: ₹500 fee, valid for life (+{points})")
 RAISE_GST = N_("Register for GST (+{points})")
 RAISE_UDYAM = N_("Register on Udyam: free and online (+{points})")
 RAISE_OTHER = N_("{item}: get it done (+{points})")
