@@ -154,9 +154,10 @@ class Screens:
         self.passed = shown(t._("🎉 Passed! Well done."))
         self.welcome = shown(t._("Welcome back! Let's continue where you left off."))
         # Replies that mean the bot did not understand what an owner sent: never expected here.
-        self.confused = tuple(shown(t._(msgid)) for msgid in (
+        self.confused = tuple(shown(t._(msgid).split("{")[0]) for msgid in (  # up to a placeholder
             "Please tap one of the buttons, or type its number.", "Please type your answer in words.",
-            "Please tap 1, 2, 3 or 4, or type the number of your answer.", "Please tap हिन्दी or English.",
+            "Please tap a number from 1 to {last}, or type the number of your answer.",
+            "There is no answer {number} here. Please tap a number from 1 to {last}.", "Please tap हिन्दी or English.",
             "Please tap Confirm, or Change an answer.", "Tap a module, or type its number.",
             "Tap the ones you want, then tap Done. You can also type numbers, like 1, 3.", "Please pick at least one, then tap Done.",
             "I can only read text and buttons. Please type your answer or tap a button.",

@@ -673,8 +673,24 @@ def test_quiz_answers_can_be_typed_as_numbers(chat: Chat, content: Content, cata
     answer_quiz(chat, content, catalogs, correct=True, typed=True)
     assert "✅ Correct!" in chat.text
     chat.say("7")
-    assert "Please tap 1, 2, 3 or 4" in chat.text
+    assert "There is no answer 7 here. Please tap a number from 1 to 4." in chat.text
     assert chat.session.progress["export_ready"].question == 1
+
+
+def test_the_quiz_hint_names_the_questions_own_numbers_in_both_languages(chat: Chat, content: Content, catalogs: Catalogs):
+    read_lessons(chat, content, "export_ready")
+    assert len(content.module("export_ready").quiz[0].options) == 3
+    chat.say("4")
+    assert "There is no answer 4 here. Please tap a number from 1 to 3." in chat.text
+    assert "1, 2, 3 or 4" not in chat.text
+    chat.say("maybe")
+    assert "Please tap a number from 1 to 3, or type the number of your answer." in chat.text
+    chat.session.lang = "hi"
+    chat.say("४")  # Devanagari digit four
+    assert "यहाँ 4 नंबर का कोई जवाब नहीं है। कृपया 1 से 3 तक का कोई नंबर दबाएँ।" in chat.text
+    chat.say("पता नहीं")
+    assert "कृपया 1 से 3 तक का कोई नंबर दबाएँ, या अपने जवाब का नंबर लिखें।" in chat.text
+    assert chat.session.progress["export_ready"].question == 0 and not chat.kinds("quiz_answer")
 
 
 def shown_options(chat: Chat, content: Content) -> list[str]:

@@ -11,8 +11,12 @@ import random
 
 from .content import Module, Question, QuizOption
 from .messages import Choice, Picked
-from .normalize import fold, match_option, parse_yes_no
-from .session import Kernel, TurnContext
+from .normalize import fold, match_option, parse_number, parse_yes_no
+from .session import N_, Kernel, TurnContext
+
+# The hint names the question's own numbers: "1 to 3" for three options, "1 to 4" for four.
+QUIZ_HINT = N_("Please tap a number from 1 to {last}, or type the number of your answer.")
+QUIZ_NO_SUCH = N_("There is no answer {number} here. Please tap a number from 1 to {last}.")
 
 _NEXT_WORDS = {fold(w) for w in ("next", "aage", "age", "आगे", "agla", "अगला", "ok", "okay", "continue", "n")}
 
@@ -296,7 +300,12 @@ def _answer_question(engine: Kernel, t: TurnContext, module: Module, value: str,
         index = match_option(value, [[o.text, t.texts.gettext("hi", o.text)] for o in options])
         chosen = options[index] if index is not None else None
     if chosen is None:
-        t.say(t._("Please tap 1, 2, 3 or 4, or type the number of your answer."))
+        last = t.num(len(options))
+        typed = parse_number(value) if not tapped else None
+        if typed is not None and not 1 <= typed <= len(options):
+            t.say(t._(QUIZ_NO_SUCH, number=t.num(typed), last=last))
+        else:
+            t.say(t._(QUIZ_HINT, last=last))
         _ask_question(engine, t, module)
         return
     number = options.index(chosen) + 1
