@@ -153,7 +153,7 @@ async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_langua
     async with world(tmp_path) as w:
         api, app = w.api, w.app
         module = app.engine.content.module("export_ready")
-        preview = await build_module_broadcast(w, "📘 Registrations", "Uttar Pradesh")
+        preview = await build_module_broadcast(w, "📘 Get export-ready", "Uttar Pradesh")
         summary = api.messages(ADMIN)[-3].text
         assert "Recipients: 3 (हिन्दी 2 · English 1)" in summary
         assert "Estimated delivery time: under a minute at 200 messages a second" in summary
@@ -345,7 +345,7 @@ async def build_module_broadcast_scheduled(w: World) -> None:
     api = w.api
     api.send_text(ADMIN, "/broadcast")
     [what] = await w.next(ADMIN)
-    api.tap_button(ADMIN, what, "📘 Payments")
+    api.tap_button(ADMIN, what, "📘 Getting paid")
     [who] = await w.next(ADMIN)
     assert "Recipients now: 3" in who.text
     api.tap_button(ADMIN, who, "Next ▶️")

@@ -55,7 +55,7 @@ async def test_confirm_tapped_again_after_a_failed_write_sends_the_broadcast_onc
     the admin is asked to try again and taps Confirm again. Everyone must still get it once."""
     async with world(tmp_path) as w:
         api, app = w.api, w.app
-        preview = await build_module_broadcast(w, "📘 Registrations", None)
+        preview = await build_module_broadcast(w, "📘 Get export-ready", None)
         repo = app.broadcasts.repo
         save_draft, failed = repo.save_draft, []
 

@@ -301,3 +301,11 @@ def test_check_measures_a_question_with_buttons_against_whatsapps_1024_character
     problems = check_all(locales_dir=locales_copy)
     over = [p for p in problems if "step 'consent', field 'text' [hi]" in p]
     assert len(over) == 1 and "the limit is 1024" in over[0]
+
+
+def test_each_module_button_is_named_like_its_module_in_both_languages(content: Content):
+    catalogs = Catalogs.load(default_locales_dir())
+    for lang in ("en", "hi"):
+        for module in content.modules:
+            title, short = catalogs.gettext(lang, module.title), catalogs.gettext(lang, module.short)
+            assert short.casefold() in title.casefold(), (lang, module.id, short, title)

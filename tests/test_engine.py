@@ -628,8 +628,8 @@ def test_lesson_paging_resumes_at_the_stored_lesson(chat: Chat, content: Content
     chat.say("/learn")
     assert chat.session.flow == "menu"
     assert f"lesson 3 of {len(module.lessons)}" in chat.text
-    assert "▶️ Registrations" in chat.text
-    chat.tap("Registrations")
+    assert "▶️ Get export-ready" in chat.text
+    chat.tap("Get export-ready")
     assert chat.session.flow == "lesson"
     assert f"· 3/{len(module.lessons)}" in chat.text and module.lessons[2].text in chat.text
 

@@ -105,7 +105,7 @@ def test_text_uses_indian_grouping_in_both_languages(content, catalogs):
     en = funnel_text(funnel, "Funnel", catalogs, "en").splitlines()
     assert en[2] == "1. First message: <b>1,23,456</b>"
     assert en[3] == "2. Consent given: <b>1,00,000</b> (81% of the stage before)"
-    assert en[5] == "4. Passed: Registrations: <b>0</b> (0% of the stage before)"
+    assert en[5] == "4. Passed: Get export-ready: <b>0</b> (0% of the stage before)"
     assert en[6] == "5. Passed: Documents: <b>0</b>"  # nobody before: no percentage to show
     hi = funnel_text(funnel, "फ़नल", catalogs, "hi").splitlines()
     assert hi[3] == "2. सहमति दी: <b>1,00,000</b> (पिछले चरण का 81%)"
