@@ -149,6 +149,22 @@ async def test_only_admins_get_admin_commands(tmp_path: Path):
         assert {"broadcast", "broadcast_cancel", "stats"} <= {name for name, _ in api.menu("", scope=f"chat:{ADMIN}")}
 
 
+async def test_help_lists_the_announcement_commands_and_for_admins_the_admin_commands(tmp_path: Path):
+    async with world(tmp_path) as w:
+        api = w.api
+        api.send_text(11, "/help")  # a Hindi owner
+        [owner_help, *_] = await w.next(11, 2)
+        assert "/stop_broadcasts – सूचनाएँ बंद करें" in owner_help.text
+        assert "/start_broadcasts – सूचनाएँ फिर से चालू करें" in owner_help.text
+        assert "/broadcast_cancel" not in owner_help.text and "/stats" not in owner_help.text
+        api.send_text(ADMIN, "/help")
+        [admin_help] = await w.next(ADMIN)
+        assert "/learn – training modules" in admin_help.text and "/stop_broadcasts – no announcements" in admin_help.text
+        assert "<b>Admin commands</b>" not in admin_help.text and "Admin commands" in admin_help.text  # bold, as HTML
+        assert "/broadcast – send a module invitation" in admin_help.text and "/stats chart – as a picture" in admin_help.text
+        assert api.refusals == []
+
+
 async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_language(tmp_path: Path):
     async with world(tmp_path) as w:
         api, app = w.api, w.app

@@ -41,6 +41,8 @@ HELP = N_(
     "/language – हिन्दी / English\n"
     "/restart – start again\n"
     "/stop_reminders – no reminders\n"
+    "/stop_broadcasts – no announcements\n"
+    "/start_broadcasts – announcements again\n"
     "/my_data – what I have stored about you\n"
     "/delete_my_data – erase your data\n"
     "/cancel – cancel what you are doing"

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..core import broadcast as compose
 from ..core.content import Content
+from ..core.engine import HELP
 from ..core.funnel import describe_filters, parse_filters
 from ..core.messages import Choice, Inbound, InKind, Outbound, Photo, Picked, Say, Toast
 from ..core.segments import LANG_NAMES, MODULE_STATUSES, STATUS_LABELS, Problem, Segment, Vocabulary, describe, validate
@@ -41,7 +42,13 @@ log = logging.getLogger(__name__)
 CHANNELS = ("telegram",)
 STATUS_INTERVAL = 3.0
 POSTING = ""  # status_ref of a status message whose posting a crash interrupted: in doubt, never posted again
-ADMIN_COMMANDS = ("broadcast", "broadcast_cancel", "stats")
+ADMIN_COMMANDS = ("broadcast", "broadcast_cancel", "stats", "help")
+ADMIN_HELP = N_(
+    "<b>Admin commands</b>\n"
+    "/broadcast – send a module invitation or an announcement to a group of owners\n"
+    "/broadcast_cancel – stop a broadcast in progress (or /broadcast_cancel 12 for #12)\n"
+    "/stats – the funnel; /stats chart – as a picture; filters: state=uttar_pradesh sector=spices lang=hi"
+)
 OLD_BUTTON = N_("That button is from an earlier message. Please use the latest one.")
 # Button labels of the wizard (kept short: they must fit a phone screen in Hindi too).
 B_ANNOUNCE = N_("✍️ Announcement")
@@ -383,6 +390,8 @@ class Screen:
             await self.cancel_command(args)
         elif name == "stats":
             await self.stats_command(args)
+        elif name == "help":  # an admin is an owner too: the owners' commands, then the admins'
+            self.say(self._(HELP) + "\n\n" + self._(ADMIN_HELP))
         elif name == "cancel":
             self.close()
 
