@@ -108,6 +108,55 @@ def fill_profile(chat: Chat) -> None:
     chat.say("98765 43210")
 
 
+def test_a_misspelt_state_is_confirmed_before_it_is_stored(engine: Engine):
+    chat = start(engine)
+    chat.tap("Yes, I agree")
+    chat.say("Asha Devi")
+    chat.say("Asha Brass Works")
+    chat.say("uttar pardesh")
+    assert "Did you mean <b>Uttar Pradesh</b>?" in chat.text
+    assert "state" not in chat.session.profile and chat.session.step == "state"
+    chat.tap("Yes")
+    assert chat.session.profile["state"] == "uttar_pradesh" and chat.session.step != "state"
+
+
+def test_a_guess_the_owner_refuses_is_not_stored_and_the_question_comes_again(engine: Engine):
+    chat = start(engine)
+    chat.tap("Yes, I agree")
+    chat.say("Asha Devi")
+    chat.say("Asha Brass Works")
+    chat.say("utter pradesh")
+    assert "Did you mean <b>Uttar Pradesh</b>?" in chat.text
+    chat.tap("No")
+    assert "All right. Please tap it below, or type its name again." in chat.text
+    assert "state" not in chat.session.profile and chat.session.step == "state"
+    chat.say("Gujrat")  # an alias: no question needed
+    assert chat.session.profile["state"] == "gujarat"
+
+
+def test_misspelt_devanagari_state_nahi_and_typed_done_in_hindi(engine: Engine, catalogs: Catalogs):
+    chat = start(engine, "हिन्दी")
+    assert chat.session.lang == "hi"
+    chat.tap(catalogs.gettext("hi", "Yes, I agree"))
+    chat.say("आशा देवी")
+    chat.say("आशा ब्रास वर्क्स")
+    chat.say("उत्तर पर्देश")  # र्दे for प्रदे
+    assert "क्या आपका मतलब <b>उत्तर प्रदेश</b> है?" in chat.text
+    chat.say("हाँ")
+    assert chat.session.profile["state"] == "uttar_pradesh"
+    chat.say("मुरादाबाद")
+    chat.tap(catalogs.gettext("hi", "Handicrafts"))
+    chat.tap(catalogs.gettext("hi", "Yes"))  # Udyam
+    chat.tap(catalogs.gettext("hi", "No"))  # IEC
+    chat.tap(catalogs.gettext("hi", "Yes"))  # GST
+    chat.say("kabhi nahi")  # "Have you exported before?"
+    assert chat.session.profile["experience"] == "never"
+    chat.tap("₹40 लाख से कम")
+    chat.tap(catalogs.gettext("hi", "Middle East"))
+    chat.say("हो गया")  # the Done button's label, typed
+    assert chat.session.profile["markets"] == ["middle_east"] and chat.session.step == "phone"
+
+
 def onboarded(engine: Engine) -> Chat:
     chat = start(engine)
     fill_profile(chat)

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from bot.core.normalize import (
     clean_text,
+    closest_option,
+    edit_distance,
     fold,
     latin_digits,
     mask_phone,
@@ -267,3 +269,28 @@ def test_parsed_mobile_is_always_plus91_and_ten_digits(text):
 def test_every_valid_mobile_in_any_spelling_is_accepted(first, rest, prefix):
     expected = "+91" + first + latin_digits(rest)
     assert parse_indian_mobile(prefix + first + rest) == expected
+
+
+# ----------------------------------------------------------------- misspelt names
+MISSPELT_NAMES = [["Uttar Pradesh", "उत्तर प्रदेश", "UP"], ["Uttarakhand", "उत्तराखंड"], ["Madhya Pradesh", "मध्य प्रदेश", "MP"],
+          ["Andhra Pradesh", "आंध्र प्रदेश"], ["Goa", "गोवा"], ["Gujarat", "गुजरात", "Gujrat"]]
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("uttar pardesh", 0), ("utter pradesh", 0), ("Uttar Pradesh ", 0), ("उत्तर पर्देश", 0), ("उतर प्रदेश", 0),
+    ("madhya pardesh", 2), ("gujraat", 5), ("uttrakhand", 1),
+])
+def test_a_misspelt_name_finds_the_option_meant(typed, meant):
+    assert closest_option(typed, MISSPELT_NAMES) == meant
+
+
+@pytest.mark.parametrize("typed", ["pradesh", "xyz", "Go", "12", "", "bihar", "pradesh pradesh", "a" * 4000])
+def test_no_guess_when_nothing_is_close_or_it_is_ambiguous(typed):
+    assert closest_option(typed, MISSPELT_NAMES) is None
+
+
+def test_edit_distance_counts_a_swap_of_neighbours_as_one_edit():
+    assert edit_distance("pardesh", "pradesh", 3) == 1
+    assert edit_distance("abc", "abc", 0) == 0
+    assert edit_distance("kitten", "sitting", 5) == 3
+    assert edit_distance("a" * 50, "b", 2) == 3  # stops early past the limit

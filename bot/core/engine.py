@@ -15,6 +15,7 @@ from .content import Content, Option, Step
 from .messages import Choice, Inbound, InKind, Picked, Toast
 from .normalize import (
     clean_text,
+    closest_option,
     fold,
     match_option,
     parse_indian_mobile,
@@ -24,6 +25,8 @@ from .normalize import (
 from .session import N_, Session, Texts, Turn, TurnContext
 
 LANGUAGES = ("hi", "en")
+DID_YOU_MEAN = N_("Did you mean <b>{name}</b>?")
+NOT_MEANT = N_("All right. Please tap it below, or type its name again.")
 # Steps whose answers are not part of the profile summary.
 _NOT_IN_SUMMARY = {"language", "consent", "summary"}
 BUTTON_LABELS = (
@@ -184,6 +187,7 @@ class Engine:
 
     def _ask_step(self, t: TurnContext, step: Step) -> None:
         s = t.s
+        s.draft.pop("maybe", None)  # a guess not confirmed is dropped when the question is asked again
         if step.id == "language":
             self._ask_language(t)
         elif step.kind in ("choice", "consent"):
@@ -366,12 +370,29 @@ class Engine:
     def _answer_choice(self, t: TurnContext, step: Step, value: str, tapped: bool) -> None:
         s = t.s
         options = list(step.options) or []
-        if tapped:
+        maybe = s.draft.pop("maybe", None)
+        meant = self._confirms(value, tapped) if maybe is not None and step.option(maybe) else None
+        if meant is False:
+            t.say(t._(NOT_MEANT))
+            self._ask_step(t, step)
+            return
+        if meant:
+            option_id = maybe
+        elif tapped:
             option = step.option(value) if options else None
             # a bare yes/no only answers a consent step that lists no options; elsewhere it is a forged payload
             option_id = option.id if option else (value if not options and value in ("yes", "no") else None)
         else:
             option_id = self._typed_choice(t, step, value)
+            if option_id is None and options:
+                guess = closest_option(value, self._option_names(t, step))
+                if guess is not None:  # a misspelt name: ask before storing it
+                    s.draft["maybe"] = step.options[guess].id
+                    t.advance()
+                    name = self.option_label(t, step.options[guess])
+                    t.say(t._(DID_YOU_MEAN, name=name), [Choice(t.payload("maybe:yes"), t._("Yes")),
+                                                         Choice(t.payload("maybe:no"), t._("No"))], 2)
+                    return
         if option_id is None:
             t.say(t._("Please tap one of the buttons, or type its number."))
             self._ask_step(t, step)
@@ -397,8 +418,19 @@ class Engine:
         s.profile[step.field] = option_id
         self._next(t, step)
 
+    @staticmethod
+    def _confirms(value: str, tapped: bool) -> bool | None:
+        """The answer to "Did you mean …?": a tap on Yes or No, or a typed yes or no; else ``None``."""
+        if tapped:
+            return {"maybe:yes": True, "maybe:no": False}.get(value)
+        return parse_yes_no(value)
+
+    def _option_names(self, t: TurnContext, step: Step) -> list[list[str]]:
+        """Every way of naming each option: its label in both languages and its aliases."""
+        return [[o.label, self.texts.gettext("hi", o.label), self.option_label(t, o), *o.aliases] for o in step.options]
+
     def _typed_choice(self, t: TurnContext, step: Step, text: str) -> str | None:
-        names = [[o.label, self.texts.gettext("hi", o.label), self.option_label(t, o), *o.aliases] for o in step.options]
+        names = self._option_names(t, step)
         if not step.options:  # a yes/no consent
             yes = parse_yes_no(text)
             return None if yes is None else ("yes" if yes else "no")
@@ -431,7 +463,10 @@ class Engine:
             self._ask_step(t, step)  # the channel redraws the same question with ticks
             t.outputs[-1] = replace(t.outputs[-1], replace=True)
             return
-        if not tapped:
+        done_words = {fold(w) for w in ("done", "ho gaya", "hogaya", self.texts.gettext("hi", "Done"), t._("Done"))}
+        if not tapped and fold(value) in done_words:
+            pass  # the Done button's own label, typed: finish with what is ticked
+        elif not tapped:
             numbers = parse_number_list(value)
             if numbers and all(1 <= n <= len(step.options) for n in numbers):
                 picks = [step.options[n - 1].id for n in numbers]

@@ -128,6 +128,49 @@ def match_option(text: str, labels: Sequence[Iterable[str]]) -> int | None:
     return None
 
 
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Edits (insert, delete, change, swap two neighbours) from ``a`` to ``b``; ``limit + 1`` once past ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, row = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, row = row, current
+    return row[-1]
+
+
+def closest_option(text: str, labels: Sequence[Iterable[str]]) -> int | None:
+    """The option a misspelt name most likely means ("uttar pardesh", "utter pradesh", "उत्तर पर्देश").
+
+    Only for a name of at least four letters, within one edit per five letters of the option's
+    name, and only when no other option is as close: the caller asks the user to confirm it.
+    """
+    key = fold(text)
+    if len(key) < 4 or key.isdigit():
+        return None
+    best: dict[int, int] = {}
+    for index, names in enumerate(labels):
+        for name in {fold(n) for n in names} - {""}:
+            if len(name) < 4:
+                continue
+            limit = max(1, len(name) // 5)
+            distance = edit_distance(key, name, limit)
+            if distance <= limit:
+                best[index] = min(best.get(index, distance), distance)
+    if not best:
+        return None
+    ranked = sorted(best.items(), key=lambda item: item[1])
+    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+        return None
+    return ranked[0][0]
+
+
 def parse_indian_mobile(text: str) -> str | None:
     """A valid Indian mobile number as ``+91XXXXXXXXXX``, or ``None``.
 
