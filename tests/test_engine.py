@@ -823,6 +823,21 @@ def test_passing_the_required_modules_emits_the_event_once(chat: Chat, content: 
     assert len(chat.kinds("module_passed")) == 4
 
 
+def test_passing_the_core_modules_promises_a_startup_only_when_the_score_gets_there(chat: Chat, content: Content,
+                                                                                     catalogs: Catalogs):
+    from bot.core.leads import readiness
+
+    chat.session.profile.update(iec="no", gst="no", udyam="no", experience="never", turnover="under_40_lakh")
+    for module_id in ("export_ready", "payments", "alibaba"):
+        pass_module(chat, content, catalogs, module_id)
+    result = readiness(content.qualification, content, chat.session.profile, chat.session.progress)
+    assert not result.qualifies and not result.missing_modules  # every module passed, the score is short
+    assert "export-ready on paper" not in chat.text and "will help you list" not in chat.text
+    assert f"Your export readiness is {result.score}/100. At {result.threshold}, a partner startup" in chat.text
+    assert "• Get an IEC on dgft.gov.in: ₹500 fee, valid for life (+15)" in chat.text
+    assert "Send /score to see your score item by item." in chat.text
+
+
 def test_progress_shows_the_percentage(chat: Chat, content: Content, catalogs: Catalogs):
     chat.say("/progress")
     assert "Modules passed: 0 of 6 (0%)" in chat.text

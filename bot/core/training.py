@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import random
 
+from . import leads
 from .content import Module, Question, QuizOption
 from .messages import Choice, Picked
 from .normalize import fold, match_option, parse_number, parse_yes_no
 from .session import N_, Kernel, TurnContext
 
 # The hint names the question's own numbers: "1 to 3" for three options, "1 to 4" for four.
+CORE_DONE = N_(
+    "🎉 You have passed all the core modules. Your business is now export-ready on paper! "
+    "Next, a partner startup for your area will help you list on Alibaba.com. You will hear about it here."
+)
+CORE_DONE_BELOW = N_(
+    "🎉 You have passed all the core modules! Your export readiness is {score}/100. "
+    "At {threshold}, a partner startup for your area helps you list on Alibaba.com. What would get you there:"
+)
+CORE_DONE_NO_TIPS = N_("• Your registrations and quizzes are complete; the rest comes from export experience and turnover.")
+CORE_DONE_MORE = N_("Send /score to see your score item by item.")
 QUIZ_HINT = N_("Please tap a number from 1 to {last}, or type the number of your answer.")
 QUIZ_NO_SUCH = N_("There is no answer {number} here. Please tap a number from 1 to {last}.")
 
@@ -364,10 +375,19 @@ def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     required = engine.content.required_modules
     if not was_passed and module.id in required and all(s.progress.get(r) and s.progress[r].passed for r in required):
         t.emit("required_modules_passed")
-        t.say(
-            t._(
-                "🎉 You have passed all the core modules. Your business is now export-ready on paper! "
-                "Next, a partner startup for your area will help you list on Alibaba.com. You will hear about it here."
-            )
-        )
+        _core_modules_passed(engine, t)
+
+
+def _core_modules_passed(engine: Kernel, t: TurnContext) -> None:
+    """The promise of a startup only when the score gets there; otherwise what is still missing."""
+    rules = engine.content.qualification
+    result = leads.readiness(rules, engine.content, t.s.profile, t.s.progress) if rules is not None else None
+    if result is None or result.qualifies:
+        t.say(t._(CORE_DONE))
+        return
+    lines = [t._(CORE_DONE_BELOW, score=t.num(result.score), threshold=t.num(result.threshold))]
+    tips = leads.raise_tips(t, engine.content, result, t.s.progress, limit=3)
+    lines += [f"• {tip}" for tip in tips] if tips else [t._(CORE_DONE_NO_TIPS)]
+    lines.append(t._(CORE_DONE_MORE))
+    t.say("\n".join(lines))
 
