@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from bot.app import App, build_app
 from bot.config import Settings
-from bot.core.funnel import Filters, FunnelCounts, funnel_text, parse_filters, stages
+from bot.core.funnel import Filters, FunnelCounts, funnel_text, parse_filters, path_of, stages
 from bot.core.segments import Vocabulary
 from bot.services.clock import ManualClock
 from bot.services.stats import StatsService
@@ -59,7 +60,11 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     """The app on a database seeded with the SMALL owners and the leads above."""
     app = await build_app(Settings(database_path=tmp_path / "bot.sqlite3"), clock=ManualClock(NOW))
     try:
-        await seed_leads(app, await seed(app.db, SMALL))
+        ids = await seed(app.db, SMALL)
+        await seed_leads(app, ids)
+        # Owner 9 erased their data, as the session store does it: profile gone, the erasure recorded.
+        await app.db.execute("UPDATE users SET profile = '{}', consent = '' WHERE id = ?", (ids[9],))
+        await app.db.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (ids[9], NOW))
         yield app
     finally:
         await app.close()
@@ -69,27 +74,45 @@ def counts_of(funnel) -> dict[str, int]:
     return {stage.id: stage.count for stage in funnel}
 
 
-async def test_funnel_counts_every_stage(app: App):
+PATH = ["first_message", "consent", "onboarded", "core", "qualified", "assigned", "accepted", "listed", "first_order"]
+
+
+async def test_funnel_is_one_path_that_never_grows(app: App):
     stats = StatsService(app.db, app.engine.content, app.texts)
     funnel = await stats.funnel(Filters())
-    counts = counts_of(funnel)
-    assert [s.id for s in funnel][:3] == ["first_message", "consent", "onboarded"]
-    assert [s.id for s in funnel][-5:] == ["qualified", "assigned", "accepted", "listed", "first_order"]
-    assert counts["first_message"] == 10  # everyone who ever wrote, refusals and erasures included
-    assert counts["consent"] == 8
-    assert counts["onboarded"] == 7
-    assert counts["module:export_ready"] == 2 and counts["module:payments"] == 1 and counts["module:alibaba"] == 0
-    assert (counts["qualified"], counts["assigned"], counts["accepted"], counts["listed"], counts["first_order"]) == (4, 3, 3, 2, 1)
+    path = path_of(funnel)
+    assert [s.id for s in path] == PATH
+    counts = counts_of(path)
+    # Owner 9 erased their data: not counted. Owners 1–4 have leads although none passed all the core
+    # modules now (owner 1 started the training again): a lead means they did, so they count there.
+    assert [counts[s] for s in PATH] == [9, 8, 7, 4, 4, 3, 3, 2, 1]
+    assert all(later.count <= earlier.count for earlier, later in zip(path, path[1:]))
+    assert all(s.from_previous is None or s.from_previous <= 1 for s in path)
     by_id = {s.id: s for s in funnel}
-    assert by_id["consent"].from_previous == pytest.approx(0.8)
-    assert by_id["first_order"].from_previous == pytest.approx(0.5) and by_id["first_order"].from_first == pytest.approx(0.1)
+    assert by_id["consent"].from_previous == pytest.approx(8 / 9)
+    assert by_id["first_order"].from_previous == pytest.approx(0.5) and by_id["first_order"].from_first == pytest.approx(1 / 9)
     assert by_id["first_message"].from_previous is None
+    # Each module beside the path, optional ones included, with no percentage.
+    beside = [s for s in funnel if s.module is not None]
+    assert [s.id for s in beside] == [f"module:{m.id}" for m in app.engine.content.modules]
+    assert counts_of(beside)["module:export_ready"] == 2 and counts_of(beside)["module:payments"] == 1
+    assert all(s.from_previous is None for s in beside)
+
+
+async def test_a_lead_without_the_modules_is_no_longer_more_than_the_stage_before(app: App):
+    """Regression: "Qualified (lead): 2 (200% of the stage before)" when the owners had since restarted."""
+    stats = StatsService(app.db, app.engine.content, app.texts)
+    text = stats.text(await stats.funnel(Filters()), "Funnel", "en")
+    assert "5. Qualified (lead): <b>4</b> (100% of the stage before)" in text
+    assert "4. Passed the core modules: <b>4</b>" in text
+    assert all(int(share) <= 100 for share in re.findall(r"\((\d+)% of the stage before\)", text))
+    assert "Each module, passed: Get export-ready 2 · Documents 0 · Incoterms 0 · Getting paid 1" in text
 
 
 async def test_funnel_filters_by_state_sector_and_language(app: App):
     stats = StatsService(app.db, app.engine.content, app.texts)
     up = counts_of(await stats.funnel(Filters(state="uttar_pradesh")))
-    assert (up["first_message"], up["consent"], up["onboarded"], up["module:export_ready"]) == (6, 6, 6, 1)
+    assert (up["first_message"], up["consent"], up["onboarded"], up["core"], up["module:export_ready"]) == (6, 6, 6, 3, 1)
     assert (up["qualified"], up["assigned"], up["accepted"], up["listed"], up["first_order"]) == (3, 2, 2, 1, 1)
     textiles = counts_of(await stats.funnel(Filters(sector="textiles_apparel")))
     assert (textiles["first_message"], textiles["module:payments"], textiles["qualified"], textiles["listed"]) == (2, 1, 2, 1)
@@ -105,10 +128,11 @@ def test_text_uses_indian_grouping_in_both_languages(content, catalogs):
     en = funnel_text(funnel, "Funnel", catalogs, "en").splitlines()
     assert en[2] == "1. First message: <b>1,23,456</b>"
     assert en[3] == "2. Consent given: <b>1,00,000</b> (81% of the stage before)"
-    assert en[5] == "4. Passed: Get export-ready: <b>0</b> (0% of the stage before)"
-    assert en[6] == "5. Passed: Documents: <b>0</b>"  # nobody before: no percentage to show
+    assert en[5] == "4. Passed the core modules: <b>0</b> (0% of the stage before)"
+    assert en[6] == "5. Qualified (lead): <b>0</b>"  # nobody before: no percentage to show
     hi = funnel_text(funnel, "फ़नल", catalogs, "hi").splitlines()
     assert hi[3] == "2. सहमति दी: <b>1,00,000</b> (पिछले चरण का 81%)"
+    assert hi[5] == "4. ज़रूरी मॉड्यूल पास: <b>0</b> (पिछले चरण का 0%)"
 
 
 def test_stats_arguments(content, catalogs):

@@ -1,9 +1,13 @@
 """The program funnel: where owners drop out, from first message to first export order.
 
-Stages, in order: first message, consent, profile confirmed, each module passed (in menu
-order), qualified (a lead was created), assigned to a startup, accepted by it, listed on
-Alibaba.com, first export order. Counts come from storage (``bot/storage/stats.py``); here
-they become stages with the conversion from the stage before and from the first.
+One path, in order: first message, consent, profile confirmed, the core modules passed,
+qualified (a lead was created), assigned to a startup, accepted by it, listed on Alibaba.com,
+first export order. An owner counts at a stage when they reached it or any stage after it (an
+owner whose lead was listed was accepted, even if they started the training again since), so
+no stage holds more owners than the one before. Owners who erased their data are not counted.
+Each module's passes are shown beside the path, not in it. Counts come from storage
+(``bot/storage/stats.py``); here they become stages with the conversion from the stage before
+and from the first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ STAGE_LABELS = {
     "first_message": N_("First message"),
     "consent": N_("Consent given"),
     "onboarded": N_("Profile confirmed"),
+    "core": N_("Passed the core modules"),
     "module": N_("Passed: {module}"),
     "qualified": N_("Qualified (lead)"),
     "assigned": N_("Assigned to a startup"),
@@ -33,7 +38,8 @@ class FunnelCounts:
     first_message: int = 0
     consent: int = 0
     onboarded: int = 0
-    modules: dict[str, int] = field(default_factory=dict)  # module id -> owners who passed it
+    core: int = 0  # passed every required module
+    modules: dict[str, int] = field(default_factory=dict)  # module id -> owners who passed it (beside the path)
     qualified: int = 0
     assigned: int = 0
     accepted: int = 0
@@ -62,7 +68,7 @@ class Stage:
     id: str
     label: str
     count: int
-    module: str | None = None  # the module's short-name msgid, for "Passed: {module}"
+    module: str | None = None  # the module's short-name msgid, for "Passed: {module}"; such stages are beside the path
     from_previous: float | None = None
     from_first: float | None = None
 
@@ -78,9 +84,7 @@ def stages(counts: FunnelCounts, modules: list[tuple[str, str]]) -> list[Stage]:
         ("first_message", counts.first_message, None),
         ("consent", counts.consent, None),
         ("onboarded", counts.onboarded, None),
-    ]
-    raw += [(f"module:{module_id}", counts.modules.get(module_id, 0), short) for module_id, short in modules]
-    raw += [
+        ("core", counts.core, None),
         ("qualified", counts.qualified, None),
         ("assigned", counts.assigned, None),
         ("accepted", counts.accepted, None),
@@ -99,7 +103,15 @@ def stages(counts: FunnelCounts, modules: list[tuple[str, str]]) -> list[Stage]:
             )
         )
         previous = count
+    # Beside the path: how many owners passed each module (optional ones included).
+    result += [Stage(f"module:{module_id}", STAGE_LABELS["module"], counts.modules.get(module_id, 0), short)
+               for module_id, short in modules]
     return result
+
+
+def path_of(funnel: list[Stage]) -> list[Stage]:
+    """The stages on the path, without the per-module counts beside it."""
+    return [stage for stage in funnel if stage.module is None]
 
 
 def parse_filters(args: str, vocab: Vocabulary) -> tuple[Filters, bool, list[Problem]]:
@@ -146,7 +158,8 @@ def funnel_text(funnel: list[Stage], heading: str, texts: Texts, lang: str) -> s
     """The funnel as a chat message: each stage's count and its conversion from the stage before."""
     tr = lambda msgid: texts.gettext(lang, msgid)  # noqa: E731
     lines = [heading, ""]
-    for index, stage in enumerate(funnel, 1):
+    path, beside = path_of(funnel), [stage for stage in funnel if stage.module is not None]
+    for index, stage in enumerate(path, 1):
         count = texts.number(lang, stage.count)
         if stage.from_previous is None:
             lines.append(tr(N_("{n}. {stage}: <b>{count}</b>")).format(n=index, stage=stage.title(texts, lang), count=count))
@@ -156,7 +169,10 @@ def funnel_text(funnel: list[Stage], heading: str, texts: Texts, lang: str) -> s
                     n=index, stage=stage.title(texts, lang), count=count, step=texts.percent(lang, stage.from_previous)
                 )
             )
-    last = funnel[-1]
+    last = path[-1]
     if last.from_first is not None:
         lines += ["", tr(N_("From first message to first export order: {share}")).format(share=texts.percent(lang, last.from_first))]
+    if beside:
+        each = " · ".join(f"{tr(stage.module)} {texts.number(lang, stage.count)}" for stage in beside)
+        lines += ["", tr(N_("Each module, passed: {modules}")).format(modules=each)]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 
 from ..core.content import Content
-from ..core.funnel import Filters, Stage, funnel_text, stages
+from ..core.funnel import Filters, Stage, funnel_text, path_of, stages
 from ..i18n import Catalogs
 from ..storage.db import Database
 from ..storage.stats import SqliteStats
@@ -28,7 +28,8 @@ class StatsService:
     async def funnel(self, filters: Filters) -> list[Stage]:
         """The funnel stages for the owners ``filters`` select."""
         modules = [(m.id, m.short) for m in self.content.modules]
-        counts = await self.repo.funnel(filters, [m for m, _ in modules])
+        required = self.content.required_modules
+        counts = await self.repo.funnel(filters, [m for m, _ in modules], required)
         return stages(counts, modules)
 
     def text(self, funnel: list[Stage], heading: str, lang: str) -> str:
@@ -39,8 +40,9 @@ class StatsService:
         """The funnel as a PNG: one bar per stage, with its count and share of the first stage."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+        funnel = path_of(funnel)
         labels = [stage.title(self.texts, "en") for stage in funnel]
         counts = [stage.count for stage in funnel]
         first = counts[0] if counts else 0
@@ -51,7 +53,9 @@ class StatsService:
         ax.barh(positions, counts, color=["#1f6f8b" if s.module is None else "#4fa3c7" for s in funnel])
         ax.set_yticks(positions, labels)
         ax.invert_yaxis()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole owners, also when there are only three
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: self.texts.number("en", int(value))))
+        ax.set_xlabel("Owners")
         top = max(counts) if counts and max(counts) else 1
         ax.set_xlim(0, top * 1.25)
         for y, count in zip(positions, counts):

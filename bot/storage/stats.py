@@ -1,13 +1,16 @@
 """Funnel counts from SQLite, overall or for one state, sector or language.
 
-Owner stages come from ``users`` and ``progress``; lead stages from ``leads`` and
-``lead_history`` (a lead counts as accepted, listed or first-order if it ever reached that
-status, even if it was lost later). State and sector are the owner's profile answers (the
-lead's own copy when the owner has since erased their data); language is the chat language.
+Owner stages come from ``users`` and ``progress``; lead stages from the owner's lead in
+``leads`` and ``lead_history`` (a lead counts as accepted, listed or first-order if it ever
+reached that status, even if it was lost later). Each stage also counts the owners who reached
+a later one, so the path never grows. Owners who erased their data are left out (their lead no
+longer points at them). State and sector are the owner's profile answers; language is the chat
+language.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.funnel import Filters, FunnelCounts
@@ -18,16 +21,11 @@ _LISTED = ("listed", "first_order")
 _FIRST_ORDER = ("first_order",)
 
 
-# The column each filter compares, for owners and for leads (whose owner may have erased their data).
+# The column each filter compares.
 _USER_COLUMNS = {
     "state": "json_extract(u.profile, '$.state')",
     "sector": "json_extract(u.profile, '$.sector')",
     "lang": "u.lang",
-}
-_LEAD_COLUMNS = {
-    "state": "COALESCE(json_extract(u.profile, '$.state'), l.state)",
-    "sector": "COALESCE(json_extract(u.profile, '$.sector'), l.sector)",
-    "lang": "COALESCE(u.lang, l.lang)",
 }
 
 
@@ -41,12 +39,12 @@ def _where(filters: Filters, columns: dict[str, str]) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+# An owner who erased their data and has not given consent again: no longer in the funnel.
+_NOT_ERASED = ("NOT (u.consent != 'given' AND EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.id AND e.kind = 'data_deleted'))")
+
+
 def _user_filters(filters: Filters) -> tuple[str, list[Any]]:
     return _where(filters, _USER_COLUMNS)
-
-
-def _lead_filters(filters: Filters) -> tuple[str, list[Any]]:
-    return _where(filters, _LEAD_COLUMNS)
 
 
 def _reached(statuses: tuple[str, ...]) -> str:
@@ -62,13 +60,31 @@ class SqliteStats:
     def __init__(self, db: Database):
         self.db = db
 
-    async def funnel(self, filters: Filters, module_ids: list[str]) -> FunnelCounts:
-        """How many owners reached each stage under ``filters``."""
+    async def funnel(self, filters: Filters, module_ids: list[str], required: Sequence[str] = ()) -> FunnelCounts:
+        """How many owners reached each stage under ``filters`` (a stage counts those who reached a later one)."""
         where, params = _user_filters(filters)
+        marks = ", ".join("?" * len(required)) or "NULL"
+        # One row per owner with a flag per stage, then each stage ORed with every later one.
         row = await self.db.fetchone(
-            "SELECT COUNT(*), COALESCE(SUM(u.consent = 'given'), 0), COALESCE(SUM(u.onboarded_at IS NOT NULL), 0) "
-            f"FROM users u WHERE {where}",
-            params,
+            "SELECT COUNT(*), "
+            " COALESCE(SUM(cons OR onb OR core OR q OR asg OR ac OR li OR fo), 0), "
+            " COALESCE(SUM(onb OR core OR q OR asg OR ac OR li OR fo), 0), "
+            " COALESCE(SUM(core OR q OR asg OR ac OR li OR fo), 0), "
+            " COALESCE(SUM(q OR asg OR ac OR li OR fo), 0), "
+            " COALESCE(SUM(asg OR ac OR li OR fo), 0), "
+            " COALESCE(SUM(ac OR li OR fo), 0), "
+            " COALESCE(SUM(li OR fo), 0), "
+            " COALESCE(SUM(fo), 0) "
+            "FROM ("
+            " SELECT u.consent = 'given' AS cons, u.consent = 'given' AND u.onboarded_at IS NOT NULL AS onb, "
+            f"  ? > 0 AND (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ? AS core, "
+            "  l.id IS NOT NULL AS q, "
+            "  l.id IS NOT NULL AND (l.startup_id IS NOT NULL OR EXISTS (SELECT 1 FROM lead_offers o WHERE o.lead_id = l.id)) AS asg, "
+            f"  l.id IS NOT NULL AND {_reached(_ACCEPTED)} AS ac, l.id IS NOT NULL AND {_reached(_LISTED)} AS li, "
+            f"  l.id IS NOT NULL AND {_reached(_FIRST_ORDER)} AS fo "
+            f" FROM users u LEFT JOIN leads l ON l.user_id = u.id WHERE {where} AND {_NOT_ERASED}"
+            ")",
+            (len(required), *required, len(required), *params),
         )
         passed = {m: 0 for m in module_ids}
         for r in await self.db.fetchall(
@@ -78,16 +94,7 @@ class SqliteStats:
         ):
             if r[0] in passed:
                 passed[r[0]] = r[1]
-        lead_where, lead_params = _lead_filters(filters)
-        leads = await self.db.fetchone(
-            "SELECT COUNT(*), "
-            "COALESCE(SUM(l.startup_id IS NOT NULL OR EXISTS (SELECT 1 FROM lead_offers o WHERE o.lead_id = l.id)), 0), "
-            f"COALESCE(SUM({_reached(_ACCEPTED)}), 0), COALESCE(SUM({_reached(_LISTED)}), 0), "
-            f"COALESCE(SUM({_reached(_FIRST_ORDER)}), 0) "
-            f"FROM leads l LEFT JOIN users u ON u.id = l.user_id WHERE {lead_where}",
-            lead_params,
-        )
         return FunnelCounts(
-            first_message=row[0], consent=row[1], onboarded=row[2], modules=passed,
-            qualified=leads[0], assigned=leads[1], accepted=leads[2], listed=leads[3], first_order=leads[4],
+            first_message=row[0], consent=row[1], onboarded=row[2], core=row[3], modules=passed,
+            qualified=row[4], assigned=row[5], accepted=row[6], listed=row[7], first_order=row[8],
         )
