@@ -40,6 +40,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--module-status", action="append", default=[], metavar="MODULE:STATUS", help=STATUS_HELP)
         parser.add_argument("--at", help='when, in India time: "YYYY-MM-DD HH" (default: now)')
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument("--no-follow", action="store_true", help="queue it and return; do not wait to watch it go out")
         parser.set_defaults(func=cmd_broadcast)
     stats = sub.add_parser("stats", help="the funnel: counts and conversion between stages")
     stats.add_argument("--state", help="state id or name")
@@ -127,46 +128,43 @@ async def _broadcast(settings: Settings, args: argparse.Namespace) -> int:
         if send_at > service.now():
             print(f"It goes out at {service.when_text(send_at, 'en')} (India time), delivered by the running bot.")
             return 0
-        if not settings.telegram_token:
-            print("TELEGRAM_BOT_TOKEN is not set here: the running bot will deliver it.")
+        if args.no_follow:
+            print("The running bot delivers it; /stats and the admin's status message show progress.")
             return 0
-        return await _deliver(app, settings, broadcast_id, recipients)
+        return await _follow(app, broadcast_id, recipients)
     finally:
         await app.close()
 
 
-async def _deliver(app, settings: Settings, broadcast_id: int, recipients: int) -> int:
-    """Deliver the queued rows from here, with a progress bar on stderr, until none is left."""
-    from telegram import Bot
+STALL = 30.0  # seconds without any progress before the CLI says the bot may not be running
 
-    from .channels.telegram import TelegramSender
+
+async def _follow(app, broadcast_id: int, recipients: int, stall: float = STALL) -> int:
+    """Watch the running bot deliver the broadcast, with a progress bar on stderr.
+
+    The CLI never sends itself: one sender (the bot's delivery worker) keeps BROADCAST_RATE and
+    the never-twice rule, whatever else is going out at the same time.
+    """
     from .storage.broadcasts import UNSENT
 
-    base_url = settings.telegram_api_base_url or "https://api.telegram.org/bot"
-    started = time.monotonic()
-    async with Bot(settings.telegram_token, base_url=base_url) as bot:
-        worker = app.delivery({"telegram": TelegramSender(bot)})
-
-        async def deliver() -> None:
-            while True:
-                await worker.drain()
-                progress = await app.broadcasts.repo.progress(broadcast_id)
-                if not any(progress.get(s) for s in UNSENT):
-                    return
-                await asyncio.sleep(0.5)  # rows waiting for a retry
-
-        task = asyncio.create_task(deliver())
-        try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.5)
-                _progress_bar(app, await app.broadcasts.repo.progress(broadcast_id), recipients, time.monotonic() - started)
-            await task
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            task.cancel()
-            print("\nStopped. What was not sent stays queued for the running bot (/broadcast_cancel stops it).", file=sys.stderr)
-            return 130
-    progress = await app.broadcasts.repo.progress(broadcast_id)
-    _progress_bar(app, progress, recipients, time.monotonic() - started)
+    started = last_change = time.monotonic()
+    last: dict[str, int] | None = None
+    try:
+        while True:
+            progress = await app.broadcasts.repo.progress(broadcast_id)
+            _progress_bar(app, progress, recipients, time.monotonic() - started)
+            if not any(progress.get(s) for s in UNSENT):
+                break
+            if progress != last:
+                last, last_change = progress, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                print(f"\nNothing has gone out for {stall:.0f} s: is the bot running (make run)? "
+                      "The broadcast stays queued and goes out when it runs.", file=sys.stderr)
+                return 0
+            await asyncio.sleep(0.5)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\nStopped watching. The running bot keeps sending (/broadcast_cancel stops it).", file=sys.stderr)
+        return 130
     print(file=sys.stderr)
     print(f"Done: {progress}")
     return 0

@@ -987,7 +987,7 @@ async def run_drill(drill: Drill, work: Path, *, log=print) -> Record:
                     await admin_person.broadcast(en, hi, hurry)
                     how = "the /broadcast wizard"
                 else:
-                    out = await asyncio.to_thread(cli, work, "broadcast", "announce", "--en", en, "--hi", hi, "--yes")
+                    out = await asyncio.to_thread(cli, work, "broadcast", "announce", "--en", en, "--hi", hi, "--yes", "--no-follow")
                     match = re.search(r"Broadcast #(\d+) queued", out)
                     record.cli_broadcasts.append(int(match.group(1)))
                     how = "saathi broadcast"

@@ -373,3 +373,33 @@ async def build_module_broadcast_scheduled(w: World) -> None:
     api.tap_button(ADMIN, hindi, "✅ Confirm")
     [queued] = await w.next(ADMIN)
     assert "queued for 3 owners, starting 30 May 2026, 10:00 AM" in queued.text
+
+
+async def test_the_cli_queues_and_the_running_bot_alone_sends(tmp_path: Path):
+    """`saathi broadcast … --yes` with the bot running: it follows the bot's progress, it never sends itself."""
+    import os
+    import subprocess
+    import sys
+
+    db_path = tmp_path / "bot.sqlite3"
+    async with BotApiStandin() as api:
+        for owner in OWNERS:
+            api.add_user(owner.uid, language_code=owner.lang)
+        async with running_bot(api, db_path, broadcast_rate=5.0) as running:
+            await seed(running.app.db, OWNERS)
+            env = {**os.environ, "DATABASE_PATH": str(db_path), "TELEGRAM_BOT_TOKEN": api.token,
+                   # Were the CLI to send, it would fail here: nothing listens on port 9.
+                   "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot", "BROADCAST_RATE": "5"}
+            done = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "bot.cli", "broadcast", "announce", "--en", "Webinar on Friday",
+                                 "--hi", "शुक्रवार को वेबिनार", "--yes"],
+                env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "Broadcast #1 queued: 5 messages." in done.stdout and "Done: {'sent': 5}" in done.stdout
+            assert "5/5 sent" in done.stderr  # the progress bar, drawn while the bot sent
+            for owner in OWNERS:
+                texts = [m.text for m in api.messages(owner.uid)]
+                wanted = "शुक्रवार को वेबिनार" if owner.lang == "hi" else "Webinar on Friday"
+                assert sum(wanted in (t or "") for t in texts) == 1, (owner.uid, texts)
+            assert api.refusals == []
