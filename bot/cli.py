@@ -66,15 +66,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """Online backup of the database."""
     from .storage.db import Database
 
+    target = Path(args.file)
+    source = _settings().database_path
+
     async def backup() -> None:
-        db = await Database.open(_settings().database_path)
+        db = await Database.open(source)
         try:
-            await db.backup(args.file)
+            await db.backup(target)
         finally:
             await db.close()
 
-    asyncio.run(backup())
-    print(f"Backup written to {args.file}")
+    if target.resolve() == Path(source).resolve():
+        print("saathi: the backup must go to another file than the database itself", file=sys.stderr)
+        return 2
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # "backups/…" on a fresh clone
+        asyncio.run(backup())
+    except OSError as exc:
+        print(f"saathi: could not write the backup to {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"Backup written to {target}")
     return 0
 
 

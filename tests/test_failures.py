@@ -125,3 +125,27 @@ async def test_online_backup_restores_every_row(tmp_path):
         assert await restored.version() == schema_version()
     finally:
         await restored.close()
+
+
+def test_saathi_backup_as_the_readme_writes_it_creates_the_folder(tmp_path):
+    """`saathi backup backups/saathi-<date>.sqlite3` on a fresh clone, where backups/ does not exist yet."""
+    import os
+    import subprocess
+    import sys
+
+    conn = sqlite3.connect(tmp_path / "bot.sqlite3")
+    conn.execute("CREATE TABLE kept (n INTEGER)")
+    conn.execute("INSERT INTO kept VALUES (42)")
+    conn.commit()
+    conn.close()
+    env = {**os.environ, "DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "TELEGRAM_BOT_TOKEN": ""}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "backup", "backups/saathi-2026-12-03.sqlite3"], env=env,
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "Backup written to backups/saathi-2026-12-03.sqlite3" in done.stdout
+    copy = sqlite3.connect(tmp_path / "backups" / "saathi-2026-12-03.sqlite3")
+    assert copy.execute("SELECT n FROM kept").fetchall() == [(42,)]
+    copy.close()
+    same = subprocess.run([sys.executable, "-m", "bot.cli", "backup", "bot.sqlite3"], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert same.returncode == 2 and "another file than the database" in same.stderr
