@@ -1,7 +1,7 @@
 """``saathi broadcast …`` and ``saathi stats``: what admins do in Telegram, from the terminal.
 
     saathi broadcast module payments --lang hi --state uttar_pradesh --module-status export_ready:passed
-    saathi broadcast announce --en "Webinar on Friday" --hi "शुक्रवार को वेबिनार" --at "2026-12-01 10" --yes
+    saathi broadcast announce --en "Webinar on Friday" --hi "शुक्रवार को वेबिनार" --at "2027-01-15 10" --yes
     saathi stats --state uttar_pradesh --chart funnel.png
 
 A broadcast prints the recipients, both messages and the delivery time, asks for confirmation

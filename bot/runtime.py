@@ -366,29 +366,41 @@ async def serve(settings: Settings) -> None:
         await process.stop()
 
 
+CONSOLE_ADMIN_USER = "admin"  # `saathi chat --user admin`: the demo admin of the terminal chat
+CONSOLE_ADMIN_ID = -1  # stands for its Telegram id; real Telegram user ids are positive
+
+
 async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     """A chat in the terminal on the same services and workers.
 
-    Without Telegram the outbox (lead cards, notices, reminders) is printed right here and demo
-    startups fill an empty registry, so every role can be tried locally; with Telegram set, the
-    running bot delivers the outbox instead.
+    Without Telegram the outbox (lead cards, notices, reminders, broadcasts) is printed right here
+    and demo startups fill an empty registry, so every role can be tried locally: owners as any
+    user, startup staff as ``staff-<startup id>``, the admin as ``admin`` (``/broadcast`` reaches
+    the terminal owners). With Telegram set, the running bot delivers the outbox instead.
     """
+    from dataclasses import replace
+
     from .channels.console import ConsoleChannel, ConsoleSender
 
+    standalone = not settings.telegram_token and not settings.whatsapp_token
+    if standalone:
+        settings = replace(settings, admin_ids=settings.admin_ids | {CONSOLE_ADMIN_ID})
     app = await build_app(settings)
     runtime = Runtime(app)
     printer = ConsoleSender(stdout)
-    standalone = not settings.telegram_token and not settings.whatsapp_token
     try:
         runtime.attach("console", printer)
         if standalone:
             runtime.attach("telegram", printer, replies=False)
+            app.broadcasts.channels = ("telegram", "console")  # terminal owners hear broadcasts too
             if app.leads is not None:
                 added = await app.leads.load_demo_if_empty()
                 if added:
                     print(f"Loaded {added} demo partner startups (conversations/startups.demo.yaml).", file=stdout)
         runtime.start(background=standalone, per_chat_interval=0.0)
-        await ConsoleChannel(app.hub.dispatcher, stdin, stdout, user_ref=user).run()
+        admin = standalone and user == CONSOLE_ADMIN_USER
+        await ConsoleChannel(app.hub.dispatcher, stdin, stdout, user_ref=user,
+                             platform_user_id=CONSOLE_ADMIN_ID if admin else None).run()
     finally:
         await runtime.stop()
         await app.close()

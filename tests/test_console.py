@@ -181,3 +181,35 @@ def test_saathi_chat_command(tmp_path: Path):
     finally:
         conn.close()
     assert json.loads(profile) == EXPECTED_PROFILE
+
+
+ADMIN_SCRIPT = [
+    "/broadcast",
+    "7",  # ✍️ Announcement
+    "Webinar on Friday at 4 pm",
+    "शुक्रवार शाम 4 बजे वेबिनार",
+    "6",  # Next ▶️ (everyone)
+    "1",  # Now
+    "1",  # ✅ Confirm
+]
+
+
+def test_the_terminal_demo_admin_broadcasts_to_the_terminal_owner(tmp_path: Path):
+    """Every role in the terminal: an owner onboards, then `saathi chat --user admin` broadcasts to them."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONIOENCODING": "utf-8",
+           "LANG": "C.UTF-8", "DATABASE_PATH": str(tmp_path / "demo.sqlite3")}
+
+    def saathi(*args: str, lines: list[str]) -> str:
+        done = subprocess.run([str(SAATHI), "chat", *args], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                              encoding="utf-8", env=env, cwd=tmp_path, timeout=60)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        return done.stdout
+
+    saathi(lines=SCRIPT)  # the owner, user "local"
+    out = saathi("--user", "admin", lines=ADMIN_SCRIPT)
+    assert "Recipients now: 1 (हिन्दी 0 · English 1)" in out  # the terminal owner is a recipient
+    assert "Broadcast #1 is queued" in out
+    assert "like this: 2026-12-01 10" not in out  # the example date is tomorrow's, never a past one
+    assert "📨 ── message for chat local ──\nWebinar on Friday at 4 pm" in out  # delivered to the owner's chat
+    owner = saathi("--user", "someone-else", lines=["/broadcast"])  # not the admin: just an unknown command
+    assert "New broadcast" not in owner

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.core import broadcast as compose
 from bot.core.messages import Say
 from bot.core.segments import MODULE_STATUSES, Segment, Vocabulary, describe, lookup, validate
+from bot.i18n import Catalogs
 from bot.services.broadcast import BUTTONS, Plan
 from bot.services.clock import ManualClock
 from bot.storage.db import Database
@@ -177,6 +178,11 @@ def test_schedule_is_india_time_and_in_the_future():
     assert compose.parse_when("2026-05-29 01", now).msgid.startswith("That time has already passed")
     assert compose.parse_when("2026-02-30 10", now).msgid.startswith("There is no such date")
     assert compose.parse_when("tomorrow", now).msgid.startswith("Please type the date")
+    # The example an admin is shown is tomorrow 10:00 India time, so it can be typed as it is.
+    wrong = compose.parse_when("tomorrow", now)
+    assert wrong.render(Catalogs.load(), "en") == "Please type the date and hour in India time like this: 2026-05-30 10"
+    assert compose.example_when(now) == "2026-05-30 10" and compose.parse_when(compose.example_when(now), now) == 1_780_115_400
+    assert "2026-05-30 10" in compose.parse_when("2026-02-30 10", now).render(Catalogs.load(), "hi")
     assert compose.at_hour(now, 18) == 1_780_057_800  # 29 May 18:00 IST
     assert compose.at_hour(now, 10, days=1) == 1_780_115_400  # 30 May 10:00 IST
 

@@ -18,8 +18,10 @@ from .render import plain
 class ConsoleChannel:
     """One local user chatting through text streams."""
 
-    def __init__(self, dispatcher: Dispatcher, stdin: TextIO, stdout: TextIO, user_ref: str = "local"):
+    def __init__(self, dispatcher: Dispatcher, stdin: TextIO, stdout: TextIO, user_ref: str = "local",
+                 platform_user_id: int | None = None):
         self.dispatcher = dispatcher
+        self.platform_user_id = platform_user_id  # the demo admin's id, so admin commands work here
         self.stdin = stdin
         self.stdout = stdout
         self.key = UserKey("console", user_ref)
@@ -54,7 +56,7 @@ class ConsoleChannel:
 
     async def send(self, inbound: Inbound) -> None:
         """Hand ``inbound`` to the service and print the replies."""
-        reply = await self.dispatcher.handle(Who(self.key), inbound)
+        reply = await self.dispatcher.handle(Who(self.key, platform_user_id=self.platform_user_id), inbound)
         if reply is None:
             return
         for output in reply.outputs:

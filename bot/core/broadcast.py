@@ -76,19 +76,25 @@ def check_announcement(en: str | None, hi: str | None) -> list[Problem]:
 def parse_when(text: str, now: float) -> int | Problem:
     """``YYYY-MM-DD HH`` (or ``HH:MM``) in India time → epoch seconds; refused if not in the future."""
     match = _WHEN.match(text)
+    example = {"example": example_when(now)}
     if not match:
-        return Problem(N_("Please type the date and hour in India time like this: 2026-12-01 10"))
+        return Problem(N_("Please type the date and hour in India time like this: {example}"), example)
     year, month, day, hour, minute = (int(g) if g else 0 for g in match.groups())
     try:
         when = dt.datetime(year, month, day, hour, minute, tzinfo=IST)
     except ValueError:
-        return Problem(N_("There is no such date or hour. Please type it like this: 2026-12-01 10"))
+        return Problem(N_("There is no such date or hour. Please type it like this: {example}"), example)
     at = int(when.timestamp())
     if at <= now:
         return Problem(N_("That time has already passed. Please choose a time in the future."))
     if at > now + 366 * 86400:
         return Problem(N_("That is more than a year away. Please choose an earlier time."))
     return at
+
+
+def example_when(now: float) -> str:
+    """Tomorrow 10:00 India time as an admin would type it ("2027-01-15 10"): an example never in the past."""
+    return dt.datetime.fromtimestamp(at_hour(now, 10, days=1), IST).strftime("%Y-%m-%d %H")
 
 
 def at_hour(now: float, hour: int, days: int = 0) -> int:

@@ -594,7 +594,8 @@ class Screen:
             choices.append(self.button("t18", self._(B_TODAY)))
         choices += [self.button("tm10", self._(B_TOMORROW)), self.button("x", self._(B_CANCEL))]
         self.say(
-            self._(N_("<b>When should it go out?</b> Tap a time, or type a date and hour in India time like this: 2026-12-01 10")),
+            self._(N_("<b>When should it go out?</b> Tap a time, or type a date and hour in India time like this: {example}"),
+                   example=compose.example_when(now)),
             choices, columns=2,
         )
 
