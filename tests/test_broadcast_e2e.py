@@ -180,6 +180,8 @@ async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_langua
         api.tap_button(ADMIN, preview, "✅ Confirm")
         queued = await api.wait_for_message(ADMIN, lambda m: m.text.startswith("✅ Broadcast #"))
         assert "queued for 3 owners, starting now" in queued.text
+        await api.wait_until(ADMIN, lambda m: m.message_id == preview.message_id and "Confirm" in (m.text or "").splitlines()[-1])
+        assert api.message(ADMIN, preview.message_id).text.splitlines()[-1] == "✅ Confirm"  # one tick, not "✅ ✅ Confirm"
         await w.wait_delivered([11, 12, 13])
         for uid, lang in ((11, "hi"), (12, "en"), (13, "hi")):
             [invitation] = w.received(uid)

@@ -12,7 +12,7 @@ from typing import TextIO
 from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast, UserKey
 from ..core.normalize import parse_number
 from ..services.dispatch import Dispatcher, Who
-from .render import plain
+from .render import answered, plain
 
 
 class ConsoleChannel:
@@ -76,7 +76,7 @@ class ConsoleChannel:
             else:
                 self.buttons = ()
         elif isinstance(output, Picked):
-            self.write(f"  ✓ {plain(output.label)}\n")
+            self.write(f"  ✓ {plain(answered(output.label))}\n")
         elif isinstance(output, Toast):
             self.write(f"  ({plain(output.text)})\n")
         elif isinstance(output, Photo):

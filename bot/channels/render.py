@@ -32,6 +32,12 @@ def safe_html(text: str) -> str:
     return "".join(out)
 
 
+def answered(label: str) -> str:
+    """A tapped button's label as the answer shown under its question, without a tick of its own
+    (the answer line has one: "✅ Confirm", not "✅ ✅ Confirm")."""
+    return label.removeprefix("✅").removeprefix("✔️").strip() or label
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split ``text`` into pieces of at most ``limit`` characters, at line breaks where possible."""
     pieces: list[str] = []

@@ -37,7 +37,7 @@ from ..services.dispatch import Who
 from ..services.hub import Hub
 from .aiohttp_request import AiohttpRequest
 from .tolerant_bot import TolerantBot
-from .render import plain, safe_html, split_text
+from .render import answered, plain, safe_html, split_text
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class TelegramChannel:
 
     async def _mark_answered(self, message: Message, label: str) -> None:
         """Show the chosen answer under the question and take its buttons away."""
-        text = f"{message.text_html}\n\n✅ <b>{safe_html(label)}</b>" if message.text else None
+        text = f"{message.text_html}\n\n✅ <b>{safe_html(answered(label))}</b>" if message.text else None
         try:
             if text and len(text) <= TEXT_LIMIT:
                 await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
@@ -314,7 +314,7 @@ class TelegramSender:
 
     async def _mark_answered(self, chat_id: int, tapped: Tapped, label: str) -> None:
         """Show the chosen answer under the question and take its buttons away."""
-        text = f"{tapped.text}\n\n✅ <b>{safe_html(label)}</b>" if tapped.text else None
+        text = f"{tapped.text}\n\n✅ <b>{safe_html(answered(label))}</b>" if tapped.text else None
         try:
             if text and len(text) <= TEXT_LIMIT:
                 await self.bot.edit_message_text(text, chat_id=chat_id, message_id=int(tapped.message_ref),
