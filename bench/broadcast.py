@@ -29,8 +29,10 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,6 +71,28 @@ class Result:
     statuses: dict[str, int] = field(default_factory=dict)
     status_edits: int = 0
     cpu_seconds: float = 0.0
+
+
+def owner_counter() -> tuple[dict[int, int], list[float], Callable[[str, Any, float], None]]:
+    """Messages sent per owner chat and when, and the stand-in watcher that records them."""
+    received: dict[int, int] = {}
+    stamps: list[float] = []
+
+    def on_owner(kind: str, message, at: float) -> None:
+        if kind == "send":
+            received[message.chat_id] = received.get(message.chat_id, 0) + 1
+            stamps.append(at)
+
+    return received, stamps, on_owner
+
+
+def watch(api: BenchStandin, owners: int, on_admin: Callable, on_owner: Callable) -> None:
+    """The admin and ``owners`` owners on the stand-in, each chat watched."""
+    api.add_user(ADMIN, language_code="en")
+    api.watchers[ADMIN] = on_admin
+    for i in range(owners):
+        api.add_user(FIRST_OWNER + i, language_code="hi")
+        api.watchers[FIRST_OWNER + i] = on_owner
 
 
 def seed(path: Path, owners: int) -> None:
@@ -146,24 +170,14 @@ async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
     result = Result(owners, rate, kills)
     db_path = work / f"bench-{owners}-{int(rate)}.sqlite3"
     broadcast_id = await prepare(db_path, owners, rate, result)
-    received: dict[int, int] = {}
-    stamps: list[float] = []
-
-    def on_owner(kind: str, message, at: float) -> None:
-        if kind == "send":
-            received[message.chat_id] = received.get(message.chat_id, 0) + 1
-            stamps.append(at)
+    received, stamps, on_owner = owner_counter()
 
     def on_admin(kind: str, message, at: float) -> None:
         if kind == "edit":
             result.status_edits += 1
 
     async with BenchStandin(TOKEN, rate_limit=rate) as api:
-        api.add_user(ADMIN, language_code="en")
-        api.watchers[ADMIN] = on_admin
-        for i in range(owners):
-            api.add_user(FIRST_OWNER + i, language_code="hi")
-            api.watchers[FIRST_OWNER + i] = on_owner
+        watch(api, owners, on_admin, on_owner)
         env = {"BROADCAST_RATE": str(rate), "ADMIN_IDS": str(ADMIN)}
         started = time.perf_counter()
         bot = BotProcess("bot", api, db_path, env=env)

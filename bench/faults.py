@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.broadcast import ADMIN, FIRST_OWNER, Result, outbox_statuses, prepare  # noqa: E402
+from bench.broadcast import ADMIN, Result, outbox_statuses, owner_counter, prepare, watch  # noqa: E402
 from bench.common import TOKEN, BenchStandin, BotProcess, machine  # noqa: E402
 from bot.runtime import HEALTHY_AFTER  # noqa: E402
 
@@ -51,14 +51,8 @@ def hold_locks(db_path: Path, hold: float, every: float, stop: threading.Event, 
 async def run(owners: int, rate: float, hold: float, every: float, work: Path) -> None:
     db_path = work / "faults.sqlite3"
     broadcast_id = await prepare(db_path, owners, rate, Result(owners, rate, 0))
-    received: dict[int, int] = {}
-    stamps: list[float] = []
+    received, stamps, on_owner = owner_counter()
     told: list[str] = []
-
-    def on_owner(kind: str, message, at: float) -> None:
-        if kind == "send":
-            received[message.chat_id] = received.get(message.chat_id, 0) + 1
-            stamps.append(at)
 
     def on_admin(kind: str, message, at: float) -> None:
         if kind == "send" and "background task" in (message.text or ""):
@@ -68,11 +62,7 @@ async def run(owners: int, rate: float, hold: float, every: float, work: Path) -
     episodes: list[tuple[float, float]] = []
     stop = threading.Event()
     async with BenchStandin(TOKEN, rate_limit=rate) as api:
-        api.add_user(ADMIN, language_code="en")
-        api.watchers[ADMIN] = on_admin
-        for i in range(owners):
-            api.add_user(FIRST_OWNER + i, language_code="hi")
-            api.watchers[FIRST_OWNER + i] = on_owner
+        watch(api, owners, on_admin, on_owner)
         env = {"BROADCAST_RATE": str(rate), "ADMIN_IDS": str(ADMIN), "DB_BUSY_TIMEOUT": "0.5"}
         started = time.perf_counter()
         bot = BotProcess("bot", api, db_path, env=env, log=log_path)

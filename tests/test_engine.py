@@ -108,11 +108,17 @@ def fill_profile(chat: Chat) -> None:
     chat.say("98765 43210")
 
 
-def test_a_misspelt_state_is_confirmed_before_it_is_stored(engine: Engine):
+def at_the_state_question(engine: Engine) -> Chat:
     chat = start(engine)
     chat.tap("Yes, I agree")
     chat.say("Asha Devi")
     chat.say("Asha Brass Works")
+    assert chat.session.step == "state"
+    return chat
+
+
+def test_a_misspelt_state_is_confirmed_before_it_is_stored(engine: Engine):
+    chat = at_the_state_question(engine)
     chat.say("uttar pardesh")
     assert "Did you mean <b>Uttar Pradesh</b>?" in chat.text
     assert "state" not in chat.session.profile and chat.session.step == "state"
@@ -121,10 +127,7 @@ def test_a_misspelt_state_is_confirmed_before_it_is_stored(engine: Engine):
 
 
 def test_a_guess_the_owner_refuses_is_not_stored_and_the_question_comes_again(engine: Engine):
-    chat = start(engine)
-    chat.tap("Yes, I agree")
-    chat.say("Asha Devi")
-    chat.say("Asha Brass Works")
+    chat = at_the_state_question(engine)
     chat.say("utter pradesh")
     assert "Did you mean <b>Uttar Pradesh</b>?" in chat.text
     chat.tap("No")

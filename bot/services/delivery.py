@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 LONG_WAIT = 0.25  # seconds: a pause in which the 'sent' marks of finished requests are committed first
 
 
+async def wake_or_stop(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    """Sleep until ``wake`` or ``stop`` is set, or ``timeout`` seconds have passed."""
+    waiter = asyncio.ensure_future(wake.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stopper.cancel()
+
+
 class RetryLater(Exception):
     """Send again later: after ``seconds`` (or backoff when ``None``); ``flood`` for a 429."""
 
@@ -137,11 +146,7 @@ class DeliveryWorker:
                 self._wake.clear()
                 due = await self.outbox.next_due()
                 timeout = poll if due is None else min(poll, max(0.05, due - self.clock.now()))
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+                await wake_or_stop(self._wake, stop, timeout)
         finally:
             await self._settle()
 

@@ -24,7 +24,7 @@ from typing import Protocol
 from ..core.messages import Outbound, Tapped
 from ..storage.outbox import OutboxRow, SqliteOutbox
 from .clock import Clock, SystemClock
-from .delivery import Blocked, Refused, RetryLater
+from .delivery import Blocked, Refused, RetryLater, wake_or_stop
 from .locks import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -189,11 +189,7 @@ class ReplyQueue:
             await self.retry_due()
             due = await self.outbox.next_reply_due()
             timeout = poll if due is None else min(poll, max(0.2, due - self.clock.now()))
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+            await wake_or_stop(self._wake, stop, timeout)
         await self.settle()
 
     async def settle(self) -> None:
