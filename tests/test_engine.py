@@ -126,6 +126,17 @@ def test_a_misspelt_state_is_confirmed_before_it_is_stored(engine: Engine):
     assert chat.session.profile["state"] == "uttar_pradesh" and chat.session.step != "state"
 
 
+def test_typing_the_number_of_yes_confirms_the_guess_and_not_an_option_of_the_list(engine: Engine):
+    chat = at_the_state_question(engine)
+    chat.say("uttar pardesh")
+    chat.say("1")  # the Yes button, typed (on WhatsApp and Telegram numbers are typed too)
+    assert chat.session.profile["state"] == "uttar_pradesh"  # not the first state of the list
+    chat = at_the_state_question(engine)
+    chat.say("utter pradesh")
+    chat.say("2")  # No
+    assert "state" not in chat.session.profile and "All right." in chat.text
+
+
 def test_a_guess_the_owner_refuses_is_not_stored_and_the_question_comes_again(engine: Engine):
     chat = at_the_state_question(engine)
     chat.say("utter pradesh")

@@ -19,6 +19,7 @@ from .normalize import (
     fold,
     match_option,
     parse_indian_mobile,
+    parse_number,
     parse_number_list,
     parse_yes_no,
 )
@@ -423,6 +424,9 @@ class Engine:
         """The answer to "Did you mean …?": a tap on Yes or No, or a typed yes or no; else ``None``."""
         if tapped:
             return {"maybe:yes": True, "maybe:no": False}.get(value)
+        number = parse_number(value)  # "1" and "2" are the Yes and No buttons, typed
+        if number is not None:
+            return number == 1  # any other number is not a yes: the question comes again
         return parse_yes_no(value)
 
     def _option_names(self, t: TurnContext, step: Step) -> list[list[str]]:
