@@ -59,7 +59,8 @@ class WorkerState:
 
     name: str
     restarts: int = 0
-    streak: int = 0  # failures in a row
+    streak: int = 0  # failures in a row: what the admins are told about
+    step: int = 0  # where the backoff is: back to the start after a steady run
     reported: bool = False
     last_error: str = ""
 
@@ -83,6 +84,7 @@ class Supervisor:
         self.stop_event = asyncio.Event()
         self.workers: dict[str, WorkerState] = {}
         self._runs: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
+        self._periodic: set[str] = set()  # workers that say themselves when a run worked
         self._tasks: list[asyncio.Task] = []
 
     def forever(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -97,11 +99,13 @@ class Supervisor:
 
         async def run(stop: asyncio.Event) -> None:
             while not await _wait(stop, delay[0]):
+                delay[0] = 0.0  # a failure below is tried again after the backoff, not a whole interval
                 await once()
                 delay[0] = interval
                 await self._recovered(state)
 
         self._runs[name] = run
+        self._periodic.add(name)
 
     def start(self) -> None:
         """Start every worker added so far."""
@@ -127,10 +131,12 @@ class Supervisor:
             task = asyncio.ensure_future(run(stop))
             began = loop.time()
             try:
-                # Still running after ``healthy_after``: it works again (and a new failure starts a new streak).
-                done, _ = await asyncio.wait({task}, timeout=self.healthy_after)
-                if not done:
-                    await self._recovered(state)
+                # Still running after ``healthy_after``: it works again (and a new failure starts a new
+                # streak). A periodic worker mostly waits, so it says so itself after each run that worked.
+                if state.name not in self._periodic:
+                    done, _ = await asyncio.wait({task}, timeout=self.healthy_after)
+                    if not done:
+                        await self._recovered(state)
                 await task
                 if stop.is_set():
                     return
@@ -142,12 +148,13 @@ class Supervisor:
                 error = f"{type(exc).__name__}: {str(exc)[:200]}"
             if loop.time() - began >= self.steady_after:
                 # It worked for a while (a database locked now and then): wait a second, not the whole
-                # backoff of earlier failures. The admins still hear "works again" only after healthy_after.
-                state.streak = 0
+                # backoff of earlier failures. The streak the admins hear about goes on until healthy_after.
+                state.step = 0
+            state.step += 1
             state.streak += 1
             state.restarts += 1
             state.last_error = error
-            wait = min(self.max_backoff, self.backoff * 2 ** (state.streak - 1))
+            wait = min(self.max_backoff, self.backoff * 2 ** (state.step - 1))
             log.error("worker %s failed (%s); restart %d in %.0f s", state.name, error, state.restarts, wait)
             if state.streak >= self.report_after and not state.reported:
                 state.reported = True
@@ -155,7 +162,7 @@ class Supervisor:
             await _wait(stop, wait)
 
     async def _recovered(self, state: WorkerState) -> None:
-        state.streak = 0
+        state.streak = state.step = 0
         if state.reported:
             state.reported = False
             log.warning("worker %s works again", state.name)
@@ -247,7 +254,10 @@ class Runtime:
         template = WORKER_FAILING if failing else WORKER_BACK
         text = "\n\n".join(texts.gettext(lang, template).format(name=name, error=state.last_error) for lang in ("en", "hi"))
         for admin_id in sorted(self.app.settings.admin_ids):
-            await self.admin_sender.send(str(admin_id), Say(text))
+            try:  # one admin who never started the bot must not keep the others from hearing it
+                await self.admin_sender.send(str(admin_id), Say(text))
+            except Exception as exc:  # noqa: BLE001 - best effort, and the log has the failure itself
+                log.warning("could not tell an admin about worker %s: %s", name, type(exc).__name__)
 
 
 # ------------------------------------------------------------------ running the bot
@@ -390,9 +400,13 @@ async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdi
     printer = ConsoleSender(stdout)
     try:
         runtime.attach("console", printer)
-        if standalone:
+        # On a database a live bot has used, its Telegram messages are left queued for that bot:
+        # printing them here would mark real owners' messages sent.
+        live = standalone and await app.conversations.store.has_users_on("telegram")
+        if standalone and not live:
             runtime.attach("telegram", printer, replies=False)
-            app.broadcasts.channels = ("telegram", "console")  # terminal owners hear broadcasts too
+        if standalone:
+            app.broadcasts.channels = ("console",) if live else ("telegram", "console")  # terminal owners hear them too
             if app.leads is not None:
                 added = await app.leads.load_demo_if_empty()
                 if added:

@@ -88,7 +88,27 @@ async def test_a_worker_that_ran_steadily_before_failing_waits_the_shortest_back
     await sup.stop()
     gaps = [b - a - 0.15 for a, b in zip(runs, runs[1:])]
     assert all(gap < 0.09 for gap in gaps), gaps  # 0.05 s each time, not 0.05, 0.1, 0.2, 0.4
-    assert sup.workers["delivery"].restarts == 4 and reports == []  # no streak: nobody is paged
+    # Still failing every time it runs: the admins hear of it once, after three in a row.
+    assert sup.workers["delivery"].restarts == 4 and reports == [("delivery", True)]
+
+
+async def test_a_periodic_worker_that_fails_every_run_is_reported_and_retried_after_the_backoff():
+    calls, reports = [], []
+
+    async def sweep():
+        calls.append(asyncio.get_running_loop().time())
+        raise RuntimeError("database is locked")
+
+    async def report(name, state, failing):
+        reports.append((name, failing))
+
+    # The interval (10 s) is far longer than the test: retries come after the backoff, not the interval.
+    sup = Supervisor(report=report, backoff=0.02, report_after=3, healthy_after=0.05)
+    sup.every("reminders", 10.0, sweep, first=0.1)
+    sup.start()
+    await eventually(lambda: len(reports) == 1)
+    await sup.stop()
+    assert len(calls) >= 3 and reports == [("reminders", True)]  # the wait before a run is not "working"
 
 
 async def test_a_periodic_worker_runs_at_start_and_again_after_a_failure():
