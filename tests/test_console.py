@@ -213,3 +213,26 @@ def test_the_terminal_demo_admin_broadcasts_to_the_terminal_owner(tmp_path: Path
     assert "📨 ── message for chat local ──\nWebinar on Friday at 4 pm" in out  # delivered to the owner's chat
     owner = saathi("--user", "someone-else", lines=["/broadcast"])  # not the admin: just an unknown command
     assert "New broadcast" not in owner
+
+
+async def test_the_terminal_chat_on_a_live_bots_database_leaves_telegram_messages_for_that_bot(tmp_path: Path):
+    """`make run` without the token on the production database must not 'deliver' owners' messages to the screen."""
+    from bot.core.messages import Say
+    from bot.runtime import chat
+    from bot.storage.outbox import Outgoing
+
+    settings = Settings(database_path=tmp_path / "live.sqlite3")
+    app = await build_app(settings)
+    try:
+        await app.db.execute("INSERT INTO users (channel, user_ref, first_seen_at, last_seen_at) VALUES ('telegram', '555', 1, 1)")
+        await app.outbox.enqueue([Outgoing("telegram", "555", "notice", Say("Your lead was accepted"))], 1)
+    finally:
+        await app.close()
+    out = io.StringIO()
+    await chat(settings, stdin=io.StringIO("/quit\n"), stdout=out)
+    assert "Your lead was accepted" not in out.getvalue()
+    conn = sqlite3.connect(tmp_path / "live.sqlite3")
+    try:
+        assert conn.execute("SELECT status FROM outbox WHERE chat_ref = '555'").fetchall() == [("pending",)]
+    finally:
+        conn.close()

@@ -160,6 +160,10 @@ async def snapshot(app: App) -> tuple:
 
 async def answers_to(api: BotApiStandin, count: int) -> list[str | None]:
     """The pop-up texts of the last ``count`` button taps, once the bot has answered them all."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while api._open_queries and loop.time() < deadline:  # a busy machine answers late, not never
+        await asyncio.sleep(0.02)
     await api.wait_idle(quiet=0.15)
     return [a.text for a in api.callback_answers[-count:]]
 

@@ -144,7 +144,7 @@ class DeliveryWorker:
                     continue
                 await self._settle()
                 self._wake.clear()
-                due = await self.outbox.next_due()
+                due = await self.outbox.next_due(tuple(self.senders))
                 timeout = poll if due is None else min(poll, max(0.05, due - self.clock.now()))
                 await wake_or_stop(self._wake, stop, timeout)
         finally:
@@ -189,7 +189,7 @@ class DeliveryWorker:
         Returns when the last request of the batch has started, not finished, so the next batch
         follows without a gap in the pacing.
         """
-        rows = await self.outbox.reserve(int(self.clock.now()), self.batch)
+        rows = await self.outbox.reserve(int(self.clock.now()), self.batch, tuple(self.senders))
         if not rows:
             return 0
         loop = asyncio.get_running_loop()

@@ -172,6 +172,13 @@ def add_replies(
     return rows
 
 
+
+def _on_channels(channels: Sequence[str] | None) -> str:
+    """`` AND channel IN (?, …)`` for ``channels``; nothing when every channel is meant (``None``)."""
+    if channels is None:
+        return ""
+    return f" AND channel IN ({', '.join('?' * len(channels))})" if channels else " AND 0"
+
 class SqliteOutbox:
     """The outbox table."""
 
@@ -214,8 +221,10 @@ class SqliteOutbox:
             await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND kind != 'reply'")
             return doubtful
 
-    async def reserve(self, now: int, limit: int) -> list[OutboxRow]:
-        """Up to ``limit`` due rows, taken off the queue ('claimed') but not yet 'sending'.
+    async def reserve(self, now: int, limit: int, channels: Sequence[str] | None = None) -> list[OutboxRow]:
+        """Up to ``limit`` due rows (on ``channels``, if given), taken off the queue ('claimed') but not yet 'sending'.
+
+        Rows for a channel this process cannot send on stay queued for a process that can.
 
         Broadcast rows to owners who opted out, blocked the bot or withdrew consent since the
         broadcast was enqueued are set aside here ('skipped') instead of being sent.
@@ -224,9 +233,9 @@ class SqliteOutbox:
             cur = await conn.execute(
                 "UPDATE outbox SET status = 'claimed' WHERE id IN ("
                 " SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? AND kind != 'reply'"
-                " ORDER BY not_before, id LIMIT ?"
+                f"{_on_channels(channels)} ORDER BY not_before, id LIMIT ?"
                 ") RETURNING id, user_id, channel, chat_ref, kind, payload, attempts, batch_id",
-                (now, limit),
+                (now, *(channels or ()), limit),
             )
             rows = await cur.fetchall()
             broadcast = [r["id"] for r in rows if r["kind"] == "broadcast"]
@@ -343,9 +352,10 @@ class SqliteOutbox:
                 (now, row.channel, row.chat_ref),
             )
 
-    async def next_due(self) -> int | None:
-        """When the earliest pending row becomes due (``None`` if there is none)."""
-        row = await self.db.fetchone("SELECT MIN(not_before) FROM outbox WHERE status = 'pending' AND kind != 'reply'")
+    async def next_due(self, channels: Sequence[str] | None = None) -> int | None:
+        """When the earliest pending row (on ``channels``, if given) becomes due (``None`` if there is none)."""
+        row = await self.db.fetchone("SELECT MIN(not_before) FROM outbox WHERE status = 'pending' AND kind != 'reply'"
+                                     + _on_channels(channels), tuple(channels or ()))
         return None if row is None or row[0] is None else int(row[0])
 
     async def counts(self, batch_id: int | None = None) -> dict[str, int]:

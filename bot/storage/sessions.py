@@ -126,6 +126,10 @@ class SqliteSessionStore:
 
         return Loaded(await self.db.run_transaction(create), new_session, True)
 
+    async def has_users_on(self, channel: str) -> bool:
+        """Whether anyone has ever written from ``channel`` (a database a live bot has used)."""
+        return await self.db.fetchone("SELECT 1 FROM users WHERE channel = ? LIMIT 1", (channel,)) is not None
+
     async def seen(self, channel: str, update_id: str) -> bool:
         """Whether this platform update was already handled."""
         row = await self.db.fetchone(_SELECT_SEEN, (channel, update_id))
