@@ -191,6 +191,7 @@ async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_langua
         # The status message is edited to the final counts.
         status = await api.wait_until(ADMIN, lambda m: m.text.startswith("📣 Broadcast #") and "finished" in m.text, timeout=10)
         assert "Sent: 3 of 3" in status.text and "Remaining: 0" in status.text
+        assert "Estimated finish" not in status.text and "Finished: " in status.text  # done, not an estimate
         # "Start module" opens the module for the owner, in their language.
         api.tap_button(12, w.received(12)[0], w.tr("en", "▶️ Start module"))
         lesson = await api.wait_for_message(12, lambda m: (m.text or "").startswith(f"{module.title} · 1/"))

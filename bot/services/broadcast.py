@@ -215,19 +215,22 @@ class BroadcastService:
         if state == "sending":
             finish = self.texts.datetime(lang, dt.datetime.fromtimestamp(self.now() + self.eta(remaining), dt.timezone.utc))
             state_text = self.tr(lang, N_("sending…"))
+            when = self.tr(lang, N_("Estimated finish: {finish}"), finish=finish)
         else:
             finish = self.texts.datetime(lang, dt.datetime.fromtimestamp(b.finished_at or self.now(), dt.timezone.utc))
             state_text = self.tr(lang, N_("finished") if state == "done" else N_("cancelled"))
+            when = self.tr(lang, N_("Finished: {finish}"), finish=finish) if state == "done" else ""
         text = self.tr(
             lang,
             N_(
                 "📣 <b>Broadcast #{id}</b>: {state}\nSent: {sent} of {total}\nFailed: {failed} · Blocked: {blocked} · "
-                "Opted out: {skipped}\nRemaining: {remaining}\nEstimated finish: {finish}"
+                "Opted out: {skipped}\nRemaining: {remaining}"
             ),
             id=b.id, state=state_text, sent=num(counts.get("sent", 0)), total=num(b.recipients), failed=num(counts.get("failed", 0)),
             blocked=num(counts.get("blocked", 0)), skipped=num(counts.get("skipped", 0)), remaining=num(remaining),
-            finish=finish if state != "cancelled" else "—",
         )
+        if when:  # a finished broadcast says when it finished, not an estimate
+            text += "\n" + when
         if counts.get("cancelled"):
             text += "\n" + self.tr(lang, N_("Cancelled, not sent: {n}"), n=num(counts["cancelled"]))
         if counts.get("unknown"):
