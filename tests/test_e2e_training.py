@@ -224,7 +224,12 @@ async def test_hindi_owner_fails_a_quiz_retries_it_passes_and_does_a_second_modu
     share = app.texts.percent("hi", 2 / 6)
     assert share == "33%"
     assert report.text.endswith(tr(app, "hi", "Modules passed: {passed} of {total} ({share})", passed=2, total=6, share=share))
-    assert menu_again.text.startswith(tr(app, "hi", "<b>Training modules</b>"))
+    # One clear next step after it, not the six-module menu again (25–30 lines on a phone).
+    assert menu_again.text == tr(app, "hi", "What next?")
+    incoterms = app.engine.content.module("incoterms")
+    assert [label for label, _ in menu_again.buttons] == [
+        tr(app, "hi", "▶️ Start: {short}", short=tr(app, "hi", incoterms.short)), tr(app, "hi", "Modules")]
+    assert menu_again.buttons[0][1] == "go:incoterms"
     await assert_quiet(api, uid)
     events = [r["kind"] for r in await app.db.fetchall("SELECT kind FROM events WHERE kind LIKE 'module_%' OR kind LIKE 'quiz_%' ORDER BY id")]
     assert events == [

@@ -26,6 +26,9 @@ CORE_DONE_BELOW = N_(
 )
 CORE_DONE_NO_TIPS = N_("• Your registrations and quizzes are complete; the rest comes from export experience and turnover.")
 CORE_DONE_MORE = N_("Send /score to see your score item by item.")
+WHAT_NEXT = N_("What next?")
+CONTINUE_MODULE = N_("▶️ Continue: {short}")
+START_MODULE = N_("▶️ Start: {short}")
 QUIZ_HINT = N_("Please tap a number from 1 to {last}, or type the number of your answer.")
 QUIZ_NO_SUCH = N_("There is no answer {number} here. Please tap a number from 1 to {last}.")
 
@@ -125,6 +128,20 @@ def _show_menu(engine: Kernel, t: TurnContext, intro: bool = False) -> None:
     t.say("\n".join(lines), choices, columns=2)
 
 
+def _next_step(engine: Kernel, t: TurnContext) -> None:
+    """A short "what next": the module to continue (or start), and the menu behind one button."""
+    s = t.s
+    upcoming = next((m for m in engine.content.modules
+                     if not (s.progress.get(m.id) and s.progress[m.id].passed) and not locked_by(engine, t, m)), None)
+    choices = []
+    if upcoming is not None:
+        started = s.progress.get(upcoming.id) is not None
+        label = t._(CONTINUE_MODULE if started else START_MODULE, short=t._(upcoming.short))
+        choices.append(Choice(f"go:{upcoming.id}", label))
+    choices.append(Choice(t.payload("menu"), t._("Modules")))
+    t.say(t._(WHAT_NEXT), choices, columns=1)
+
+
 def progress_text(engine: Kernel, t: TurnContext) -> str:
     """Each module's status and best score, and overall completion."""
     modules = engine.content.modules
@@ -175,7 +192,10 @@ def ask_current(engine: Kernel, t: TurnContext, again: bool = False) -> None:
     """Re-show the menu, the current lesson or the current question."""
     module = engine.content.module(t.s.step)
     if t.s.flow == "menu" or module is None:
-        _show_menu(engine, t)
+        if again:  # after /score, /progress, /profile …: one clear next step, not the whole menu again
+            _next_step(engine, t)
+        else:
+            _show_menu(engine, t)
         return
     p = t.s.module_progress(module.id)
     if t.s.flow == "quiz" and p.in_quiz:
