@@ -678,3 +678,21 @@ def test_cli_startups_and_leads_commands(tmp_path: Path, monkeypatch, capsys):
     assert row["referral_startup_id"] == "up_brass"
     assert row["created_at"].endswith("+05:30") and row["accepted_at"].endswith("+05:30")
     assert row["created_at"][11:19] == "01:56:40"  # 1 780 000 000 s is 20:26:40 UTC, 01:56:40 in India
+
+
+async def test_language_in_a_staff_chat_switches_the_staff_language_not_the_owner_onboarding(h: Harness):
+    api, app = h.api, h.app
+    await join(h, 501, "up_brass", "en")
+    api.send_text(501, "/language")
+    [reply] = await api.wait_for_messages(501, 1)
+    assert "Before we start" not in reply.text and "/leads" in reply.text
+    assert DEVANAGARI.search(reply.text)  # the staff help, now in Hindi
+    api.send_text(501, "/leads")
+    page = await api.wait_for_message(501, lambda m: "/leads" not in (m.text or "") or "Lead" in (m.text or ""))
+    assert DEVANAGARI.search(page.text)  # and the list follows
+    rows_now = await rows(app, "SELECT lang FROM startup_staff WHERE chat_ref = '501'")
+    assert rows_now == [{"lang": "hi"}]
+    assert await rows(app, "SELECT COUNT(*) AS n FROM users WHERE user_ref = '501' AND consent = 'given'") == [{"n": 0}]
+    api.send_text(501, "/language en")
+    [back] = await api.wait_for_messages(501, 1)
+    assert "/leads – your leads" in back.text and not DEVANAGARI.search(back.text.replace("हिन्दी", ""))

@@ -26,7 +26,7 @@ import statistics
 import string
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -402,6 +402,14 @@ class LeadService:
             text = t._(INVITE_BAD)
         return Reply([Say(text)], t.s.lang, 0, [])
 
+    async def set_language(self, staff: Staff, wanted: str) -> Staff:
+        """``/language`` in a staff chat: ``hi`` or ``en`` if named, otherwise the other one."""
+        word = wanted.strip().lower()
+        lang = "hi" if word in ("hi", "hindi", "हिन्दी", "हिंदी") else "en" if word in ("en", "english") else (
+            "en" if staff.lang == "hi" else "hi")
+        await self.repo.set_staff_lang(staff.channel, staff.chat_ref, lang)
+        return replace(staff, lang=lang)
+
     async def help(self, staff: Staff) -> list[Outbound]:
         """What staff can do here."""
         t = self._t(staff.lang)
@@ -632,7 +640,7 @@ class StaffRole:
         if command == "start" and inbound.text.startswith("join_"):
             return await self.service.join(who, inbound.text[5:])
         tapped = inbound.data if inbound.kind is InKind.CHOICE else None
-        if command not in ("leads", "start", "help") and not (tapped and tapped[:3] in ("ld:", "ls:")):
+        if command not in ("leads", "start", "help", "language") and not (tapped and tapped[:3] in ("ld:", "ls:")):
             return None  # the common case (an owner writing) costs no query
         if command in ("start", "help") and inbound.text:
             return None  # /start ref_… and friends belong to the owner conversation
@@ -641,7 +649,10 @@ class StaffRole:
             return None
         if staff.blocked:
             await self.service.repo.unblock_staff(staff.channel, staff.chat_ref)
-        if command == "leads":
+        if command == "language":  # staff have their own language: not the owners' onboarding
+            staff = await self.service.set_language(staff, inbound.text)
+            outputs = await self.service.help(staff)
+        elif command == "leads":
             outputs = await self.service.page(staff)
         elif command is not None:
             outputs = await self.service.help(staff)

@@ -275,6 +275,10 @@ class SqliteLeads:
             )
             return "linked", invite["startup_id"]
 
+    async def set_staff_lang(self, channel: str, chat_ref: str, lang: str) -> None:
+        """The language a staff chat reads its cards and lists in."""
+        await self.db.execute("UPDATE startup_staff SET lang = ? WHERE channel = ? AND chat_ref = ?", (lang, channel, chat_ref))
+
     async def link_staff(self, channel: str, chat_ref: str, startup_id: str, lang: str, now: int) -> None:
         """Link a chat directly (the terminal demo's staff chats)."""
         await self.db.execute(
