@@ -106,6 +106,27 @@ def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
             yield from over(tr(msgid), BUTTON_MAX, f"button {msgid!r}")
 
 
+def check_guessable(content: Content, texts: Catalogs) -> Iterator[str]:
+    """Quizzes a guesser passes by picking the longest option.
+
+    In any module, the correct option may be the only longest one in at most a third of the
+    questions, in every language: otherwise "tap the longest" scores a pass without reading.
+    """
+    for lang in ("en", *TARGET_LANGS):
+        for module in content.modules:
+            tells = []
+            for question in module.quiz:
+                lengths = {o.id: len(texts.gettext(lang, o.text)) for o in question.options}
+                longest = max(lengths.values())
+                if lengths[question.correct.id] == longest and list(lengths.values()).count(longest) == 1:
+                    tells.append(question.id)
+            if len(tells) * 3 > len(module.quiz):
+                yield (
+                    f"conversations/modules/{module.id}.yaml: module '{module.id}' [{lang}]: the correct option is the only "
+                    f"longest one in {len(tells)} of {len(module.quiz)} questions ({', '.join(tells)}); at most a third may be"
+                )
+
+
 def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) -> list[str]:
     """Every problem found; an empty list means the content is ready to ship."""
     content_dir = content_dir or default_content_dir()
@@ -115,5 +136,7 @@ def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) 
     except ContentError as exc:
         return [str(exc)]
     problems = list(check_catalogs(locales_dir, content_dir))
-    problems += list(check_lengths(content, Catalogs.load(locales_dir)))
+    texts = Catalogs.load(locales_dir)
+    problems += list(check_lengths(content, texts))
+    problems += list(check_guessable(content, texts))
     return problems
