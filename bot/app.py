@@ -11,6 +11,7 @@ from .content import load_content
 from .core.engine import Engine
 from .i18n import Catalogs
 from .services.broadcast import AdminRole, BroadcastService
+from .services.certificates import CertificateRole, CertificateService
 from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
 from .services.delivery import DeliveryWorker, Sender
@@ -48,6 +49,7 @@ class App:
     broadcasts: BroadcastService | None = None
     replies: ReplyQueue | None = None
     inbox: SqliteInbox | None = None
+    certificates: CertificateService | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -90,7 +92,10 @@ async def build_app(
     leads = LeadService(db, outbox, content, texts, clock, settings)
     conversations.on_events(leads.on_events)
     dispatcher.add(StaffRole(leads))
+    certificates = CertificateService(db, content, texts, clock, replies)
+    conversations.on_events(certificates.on_events)
+    dispatcher.add(CertificateRole(certificates))
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
     dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
-               replies=replies, inbox=SqliteInbox(db))
+               replies=replies, inbox=SqliteInbox(db), certificates=certificates)

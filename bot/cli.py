@@ -145,6 +145,23 @@ def cmd_leads(args: argparse.Namespace) -> int:
     return asyncio.run(_with_leads(work))
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a certificate's code: whose it is and what it covers (exit 1 if not valid)."""
+    from .app import build_app
+    from .services.certificates import normalise_code
+
+    async def work() -> int:
+        app = await build_app(_settings())
+        try:
+            print(await app.certificates.verify(args.code, "en"))
+            found = await app.certificates.repo.find(normalise_code(args.code))
+            return 0 if found is not None and found.revoked_at is None else 1
+        finally:
+            await app.close()
+
+    return asyncio.run(work())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saathi", description="Export Saathi: export training chatbot for MSMEs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="local", help="which local user to be (default: local)")
     chat.set_defaults(func=cmd_chat)
     sub.add_parser("check", help="validate content and translations").set_defaults(func=cmd_check)
+    verify = sub.add_parser("verify", help="check a certificate's verification code")
+    verify.add_argument("code")
+    verify.set_defaults(func=cmd_verify)
     sub.add_parser("i18n", help="extract strings and update locales/*.po").set_defaults(func=cmd_i18n)
     backup = sub.add_parser("backup", help="online backup of the database to FILE")
     backup.add_argument("file", type=Path)

@@ -8,6 +8,8 @@ replies            a turn's replies, sent right after its commit, again after a 
 delivery           the outbox: lead cards, notices, reminders, broadcasts (paced, never twice)
 lead-sweep         at start (catch-up after a restart) and every 5 min: offers past the SLA,
                    the unassigned queue, answers owed
+certificates       with the lead sweep: owners who passed the required modules but whose
+                   certificate a crash left unissued
 reminders          every 15 min: owners who have gone quiet get one nudge
 broadcast-status   (Telegram) keeps each broadcast's status message in the admin's chat current
 =================  ==========================================================================
@@ -28,6 +30,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -229,6 +232,8 @@ class Runtime:
             if app.leads is not None:
                 app.leads.wake = worker.wake
                 sup.every("lead-sweep", self.sweep_interval, app.leads.sweep)  # first run now: catch up after a restart
+            if app.certificates is not None:
+                sup.every("certificates", self.sweep_interval, app.certificates.catch_up)  # now, then with the lead sweep
             sup.every("reminders", self.reminder_interval, self._remind, first=min(60.0, self.reminder_interval))
             if app.broadcasts is not None:
                 app.broadcasts.on_enqueue(worker.wake)
@@ -397,7 +402,7 @@ async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdi
         settings = replace(settings, admin_ids=settings.admin_ids | {CONSOLE_ADMIN_ID})
     app = await build_app(settings)
     runtime = Runtime(app)
-    printer = ConsoleSender(stdout)
+    printer = ConsoleSender(stdout, Path(settings.database_path).parent / "images")
     try:
         runtime.attach("console", printer)
         # On a database a live bot has used, its Telegram messages are left queued for that bot:

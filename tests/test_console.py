@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.content import load_content
+
 from bot.app import App, build_app
 from bot.channels.console import ConsoleChannel
 from bot.config import Settings
@@ -185,7 +187,7 @@ def test_saathi_chat_command(tmp_path: Path):
 
 ADMIN_SCRIPT = [
     "/broadcast",
-    "7",  # ✍️ Announcement
+    str(len(load_content().modules) + 1),  # ✍️ Announcement, after one button per module
     "Webinar on Friday at 4 pm",
     "शुक्रवार शाम 4 बजे वेबिनार",
     "6",  # Next ▶️ (everyone)

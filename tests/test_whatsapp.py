@@ -8,6 +8,8 @@ within WhatsApp's limits), what was stored, and that the stand-in refused nothin
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 import sqlite3
@@ -460,3 +462,22 @@ def test_whatsapp_settings_are_checked_and_secrets_kept_out_of_repr():
         Settings.from_env({**env, "WHATSAPP_APP_SECRET": ""}, env_file=None)
     with pytest.raises(ConfigError, match="WHATSAPP_PHONE_NUMBER_ID"):
         Settings.from_env({**env, "WHATSAPP_PHONE_NUMBER_ID": "+91 98765"}, env_file=None)
+
+
+async def test_the_certificate_reaches_a_whatsapp_owner_as_an_uploaded_image(wa: Harness):
+    from tests.test_leads_e2e import seed_owner
+
+    me = "919822222222"
+    await seed_owner(wa.app, int(me), lang="hi", channel="whatsapp")  # on the last question of the third core module
+    await wa.api.send_text(me, "1")  # the right answer
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    images: list[Sent] = []
+    while not images and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        images = [m for m in wa.api.messages(me) if m.kind == "image"]
+    [image] = images
+    assert "आपका सर्टिफ़िकेट" in image.text and "/verify " in image.text
+    mime, data = wa.api.media[image.body["image"]["id"]]
+    assert mime == "image/png" and data.startswith(b"\x89PNG")
+    assert wa.api.refusals == []

@@ -56,6 +56,8 @@ ROW_ID_MAX = 200
 LIST_BUTTON_MAX = 20
 SECTION_TITLE_MAX = 24
 FOOTER_MAX = 60
+CAPTION_MAX = 1024
+MEDIA_TYPES = {"image/jpeg": 5 * 1024 * 1024, "image/png": 5 * 1024 * 1024}  # what an image message takes, and its size limit
 
 
 @dataclass
@@ -78,6 +80,8 @@ class Sent:
             return self.body["text"]["body"]
         if self.body["type"] == "interactive":
             return self.body["interactive"]["body"]["text"]
+        if self.body["type"] == "image":
+            return self.body["image"].get("caption", "")
         return ""
 
     @property
@@ -126,6 +130,7 @@ class WhatsAppStandin:
     display_number: str = "15550783881"
     webhook_url: str = ""
     sent: list[Sent] = field(default_factory=list)
+    media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded: id -> (mime, bytes)
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (to, why)
     requests: int = 0
 
@@ -141,6 +146,7 @@ class WhatsAppStandin:
     async def __aenter__(self) -> WhatsAppStandin:
         app = web.Application()
         app.router.add_post("/v21.0/{number}/messages", self._messages)
+        app.router.add_post("/v21.0/{number}/media", self._upload)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -174,6 +180,8 @@ class WhatsAppStandin:
             return self._error(400, 100, "Invalid JSON", "")
         to = str(body.get("to", ""))
         why = check(body)
+        if why is None and body.get("type") == "image" and (body.get("image") or {}).get("id") not in self.media:
+            why = "image.id is not an uploaded media id"
         if why is not None:
             self.refusals.append((to, why))
             return self._error(400, 131009, "(#131009) Parameter value is not valid", why)
@@ -188,6 +196,38 @@ class WhatsAppStandin:
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [{"id": message.id}],
         })
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """POST /{phone-number-id}/media: multipart with messaging_product, type and file, as Meta takes it."""
+        self.requests += 1
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._error(401, 190, "Error validating access token", "")
+        if request.match_info["number"] != self.phone_number_id:
+            return self._error(400, 100, "Unsupported post request", "")
+        if not request.content_type.startswith("multipart/form-data"):
+            return self._error(400, 100, "Invalid parameter", "the upload must be multipart/form-data")
+        form = await request.post()
+        upload = form.get("file")
+        mime = str(form.get("type", ""))
+        why = None
+        if form.get("messaging_product") != "whatsapp":
+            why = "messaging_product must be whatsapp"
+        elif not hasattr(upload, "file"):
+            why = "file is required"
+        elif mime not in MEDIA_TYPES:
+            why = f"unsupported media type {mime!r}"
+        if why is None:
+            data = upload.file.read()
+            if len(data) > MEDIA_TYPES[mime]:
+                why = f"{len(data)} bytes; the limit for {mime} is {MEDIA_TYPES[mime]}"
+            elif mime == "image/png" and not data.startswith(b"\x89PNG"):
+                why = "the file is not a PNG image"
+        if why is not None:
+            self.refusals.append(("media", why))
+            return self._error(400, 131053, "(#131053) Media upload error", why)
+        media_id = str(4_000_000_000 + next(self._ids))
+        self.media[media_id] = (mime, data)
+        return web.json_response({"id": media_id})
 
     @staticmethod
     def _error(status: int, code: int, message: str, details: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -294,6 +334,13 @@ def check(body: dict[str, Any]) -> str | None:
             return "text.body is required"
         if len(text) > TEXT_MAX:
             return f"text.body is {len(text)} characters; the limit is {TEXT_MAX}"
+        return None
+    if kind == "image":
+        image = body.get("image") or {}
+        if not image.get("id") and not image.get("link"):
+            return "image needs an id or a link"
+        if len(image.get("caption", "")) > CAPTION_MAX:
+            return f"image.caption is {len(image['caption'])} characters; the limit is {CAPTION_MAX}"
         return None
     if kind != "interactive":
         return f"unsupported message type {kind!r}"

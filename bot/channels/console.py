@@ -7,6 +7,7 @@ channel without buttons uses). It also reads piped input and stops cleanly at en
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TextIO
 
 from ..core.messages import Choice, Inbound, Photo, Picked, Say, Toast, UserKey
@@ -79,8 +80,8 @@ class ConsoleChannel:
             self.write(f"  ✓ {plain(answered(output.label))}\n")
         elif isinstance(output, Toast):
             self.write(f"  ({plain(output.text)})\n")
-        elif isinstance(output, Photo):
-            self.write(f"  [image: {output.filename}] {plain(output.caption)}\n")
+        # A Photo is saved and its path printed by ConsoleSender.reply, which sees every stored reply
+        # (a certificate is sent after the turn, not in it).
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
@@ -90,8 +91,9 @@ class ConsoleChannel:
 class ConsoleSender:
     """The terminal's outbox ``Sender``: prints lead cards and notices, naming the chat they are for."""
 
-    def __init__(self, stdout: TextIO):
+    def __init__(self, stdout: TextIO, images: Path | None = None):
         self.stdout = stdout
+        self.images = images or Path("images")
 
     async def send(self, chat_ref: str, say: Say) -> str | None:
         """Print ``say`` as the chat ``chat_ref`` would see it."""
@@ -105,5 +107,14 @@ class ConsoleSender:
         return None
 
     async def reply(self, row) -> str | None:
-        """Replies to the terminal's own chat are printed by the chat as its turn ends: nothing to do."""
+        """Texts of the terminal's own chat are printed by the chat as its turn ends; a picture
+        (a chart, a certificate) is saved to a file, and its path printed."""
+        output = row.output
+        if isinstance(output, Photo):
+            self.images.mkdir(parents=True, exist_ok=True)
+            stem, dot, ext = output.filename.rpartition(".")
+            path = self.images / f"{stem or output.filename}-{row.id}{dot}{ext if stem else 'png'}"
+            path.write_bytes(output.data)
+            self.stdout.write(f"\n🖼  {plain(output.caption)}\n   Saved as {path} (open it to look)\n")
+            self.stdout.flush()
         return None

@@ -55,6 +55,7 @@ COMMANDS = (
     ("progress", N_("Your progress")),
     ("score", N_("Your export readiness")),
     ("profile", N_("Your details")),
+    ("certificate", N_("Your certificate")),
     ("language", N_("हिन्दी / English")),
     ("help", N_("What I can do")),
     ("stop_reminders", N_("No more reminders")),

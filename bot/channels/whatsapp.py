@@ -252,6 +252,7 @@ class GraphClient:
     def __init__(self, token: str, phone_number_id: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 15.0):
         self._token = token
         self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
+        self.media_url = f"{base_url.rstrip('/')}/{phone_number_id}/media"
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -279,6 +280,28 @@ class GraphClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise GraphError(0, None, f"network: {type(exc).__name__}") from exc
 
+    async def upload(self, data: bytes, mime: str = "image/png", filename: str = "image.png") -> str:
+        """Upload a picture to WhatsApp's media store; returns its media id (kept there 30 days)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime)
+        form.add_field("file", data, filename=filename, content_type=mime)
+        try:
+            async with self._session.post(self.media_url, data=form, headers={"Authorization": f"Bearer {self._token}"}) as response:
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                if response.status == 200 and isinstance(body, dict) and body.get("id"):
+                    return str(body["id"])
+                error = body.get("error", {}) if isinstance(body, dict) else {}
+                details = (error.get("error_data") or {}).get("details") or error.get("message") or response.reason
+                raise GraphError(response.status, error.get("code"), str(details))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise GraphError(0, None, f"network: {type(exc).__name__}") from exc
+
     async def close(self) -> None:
         """Close the HTTP session."""
         if self._session is not None:
@@ -290,6 +313,19 @@ PAIR_RATE_LIMIT = 131056  # too many messages to this one user: wait before the 
 TEMPORARY = {1, 2, 131000, 131016}
 UNDELIVERABLE = 131026  # not on WhatsApp, old app, or the user blocked the business
 AUTH = {0, 3, 10, 190, *range(200, 300)}
+
+
+CAPTION_MAX = 1024  # an image message's caption
+
+
+async def picture_message(client: GraphClient, photo: Photo) -> dict[str, Any]:
+    """An image message for ``photo`` (a certificate, a chart, a diagram): uploaded first, then sent by id."""
+    mime = "image/jpeg" if photo.filename.lower().endswith((".jpg", ".jpeg")) else "image/png"
+    media_id = await client.upload(photo.data, mime, photo.filename)
+    image: dict[str, Any] = {"id": media_id}
+    if photo.caption:
+        image["caption"] = to_whatsapp(photo.caption)[:CAPTION_MAX]
+    return {"type": "image", "image": image}
 
 
 def outcome(exc: GraphError) -> Exception:
@@ -338,8 +374,11 @@ class WhatsAppSender:
             messages = renderer.messages(output, wa_id=row.chat_ref)
         elif isinstance(output, Toast):
             messages = [text_message(to_whatsapp(output.text))]
-        elif isinstance(output, Photo) and output.caption:  # charts and QR codes are admins' (Telegram)
-            messages = [text_message(to_whatsapp(output.caption))]
+        elif isinstance(output, Photo):
+            try:
+                messages = [await picture_message(self.client, output)]
+            except GraphError as exc:
+                raise outcome(exc) from exc
         else:  # Picked: the option the user tapped already shows in the chat as their reply
             return None
         ref = None
@@ -542,8 +581,8 @@ class WhatsAppChannel:
                 messages += renderer.messages(output, wa_id=wa_id)
             elif isinstance(output, Toast):
                 messages.append(text_message(to_whatsapp(output.text)))
-            elif isinstance(output, Photo) and output.caption:  # charts and QR codes are admins' (Telegram)
-                messages.append(text_message(to_whatsapp(output.caption)))
+            elif isinstance(output, Photo):
+                messages.append(await picture_message(self.client, output))
             # Picked: the option the user tapped already shows in the chat as their reply.
         await self._send(wa_id, messages)
 

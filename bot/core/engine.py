@@ -42,6 +42,8 @@ HELP = N_(
     "/progress – your progress\n"
     "/score – your export readiness\n"
     "/profile – your details\n"
+    "/certificate – your certificate\n"
+    "/verify – check a certificate's code\n"
     "/language – हिन्दी / English\n"
     "/restart – start again\n"
     "/stop_reminders – no reminders\n"

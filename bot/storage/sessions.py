@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from ..core.messages import Event, Outbound, Tapped, UserKey
 from ..core.session import ModuleProgress, Session
 from .db import Database
+from .certificates import revoke_of
 from .leads import withdraw_lead_of
 from .outbox import ERASED_PAYLOAD, OutboxRow, add_replies
 
@@ -230,3 +231,4 @@ class SqliteSessionStore:
         )
         conn.execute("INSERT INTO events (user_id, kind, at) VALUES (?, 'data_deleted', ?)", (user_id, now))
         withdraw_lead_of(conn, user_id, now)  # the same transaction: erased, and the lead withdrawn, or neither
+        revoke_of(conn, user_id, now)  # and the certificate withdrawn: a check of its code says so, and names no one

@@ -1,0 +1,112 @@
+"""The certificate: earned with the required modules, sent as a picture, checkable, revoked by erasure."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from PIL import Image, ImageFont
+
+from bot import cli, pictures
+from bot.services.certificates import normalise_code
+from tests.test_leads_e2e import Harness, h, qualify, rows, seed_owner  # noqa: F401 - h is the fixture
+
+CODE = re.compile(r"/verify ([0-9A-Z]{5}-[0-9A-Z]{5})")
+HINDI_PROFILE = {
+    "owner_name": "रमेश कुमार", "business_name": "मुरादाबाद ब्रास वर्क्स", "state": "uttar_pradesh",
+    "district": "Moradabad", "sector": "handicrafts", "udyam": "yes", "iec": "yes", "gst": "yes",
+    "experience": "occasionally", "turnover": "upto_1_5_crore", "markets": ["europe"], "phone": "+919876543210",
+}
+
+
+async def test_passing_the_required_modules_sends_a_certificate_anyone_can_check_until_erased(h: Harness):
+    await qualify(h, 301, lang="hi", profile=HINDI_PROFILE)
+    photo = await h.api.wait_for_message(301, lambda m: m.kind == "photo")
+    assert "आपका सर्टिफ़िकेट" in photo.caption
+    code = CODE.search(photo.caption).group(1)
+    image = Image.open(io.BytesIO(photo.photo))
+    assert image.size == (1200, 850)
+    [stored] = await rows(h.app, "SELECT * FROM certificates")
+    assert (stored["code"], stored["owner_name"], stored["lang"]) == (code, "रमेश कुमार", "hi")
+    assert set(json.loads(stored["modules"])) >= {"export_ready", "payments", "alibaba"}
+
+    # A buyer checks it, typing the code in small letters and with an O for the zero.
+    h.api.add_user(302, first_name="Buyer", language_code="en")
+    h.api.send_text(302, "/verify " + code.lower().replace("0", "o"))
+    answer = await h.api.wait_for_message(302)
+    assert f"Certificate {code} is valid." in answer.text
+    assert "रमेश कुमार (मुरादाबाद ब्रास वर्क्स)" in answer.text
+    assert "Get export-ready" in answer.text and "Winning on Alibaba.com" in answer.text
+
+    h.api.send_text(302, "/verify ABCDE-FGHJK")
+    assert "No certificate has the code" in (await h.api.wait_for_message(302)).text
+    h.api.send_text(302, "/verify")
+    assert "/verify and its code" in (await h.api.wait_for_message(302)).text
+
+    # The owner asks for it again: the same code, drawn again.
+    h.api.send_text(301, "/certificate")
+    again = await h.api.wait_for_message(301, lambda m: m.kind == "photo" and m.message_id != photo.message_id)
+    assert code in again.caption
+
+    # Erasure revokes it: the check says so and names no one; no row keeps the name.
+    h.api.send_text(301, "/delete_my_data")
+    await h.api.wait_for_message(301)
+    h.api.send_text(301, "हाँ")
+    await h.api.wait_for_message(301, lambda m: "मिटा" in (m.text or ""))
+    h.api.send_text(302, "/verify " + code)
+    withdrawn = await h.api.wait_for_message(302)
+    assert "withdrawn" in withdrawn.text and "रमेश" not in withdrawn.text
+    [revoked] = await rows(h.app, "SELECT * FROM certificates")
+    assert revoked["owner_name"] == "" and revoked["business_name"] == "" and revoked["revoked_at"] is not None
+
+
+async def test_a_certificate_a_crash_left_unissued_is_issued_once_by_the_catch_up(h: Harness):
+    h.api.add_user(311, first_name="Owner", language_code="en")
+    user_id = await seed_owner(h.app, 311, finished=True)  # passed, but no turn emitted the event
+    assert await rows(h.app, "SELECT * FROM certificates") == []
+    assert await h.app.certificates.catch_up() == 1
+    assert await h.app.certificates.catch_up() == 0
+    [stored] = await rows(h.app, "SELECT * FROM certificates")
+    assert stored["user_id"] == user_id and stored["owner_name"]
+    photo = await h.api.wait_for_message(311, lambda m: m.kind == "photo")
+    assert stored["code"] in photo.caption
+    await h.api.wait_idle(quiet=0.2)
+    assert [m.kind for m in h.api.messages(311)] == ["photo"]
+
+
+async def test_an_owner_without_the_modules_is_told_what_earns_it(h: Harness):
+    h.api.add_user(321, first_name="New", language_code="en")
+    await seed_owner(h.app, 321)  # two of the three required modules
+    h.api.send_text(321, "/certificate")
+    text = (await h.api.wait_for_message(321)).text
+    assert "You get your certificate when you pass these modules:" in text and "Winning on Alibaba.com" in text
+    assert await rows(h.app, "SELECT * FROM certificates") == []
+
+
+def test_saathi_verify_prints_whose_it_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["verify", "ABCDE-12345"]) == 1
+    assert "No certificate has the code" in capsys.readouterr().out
+
+
+def test_codes_are_read_forgivingly():
+    assert normalise_code(" 7kq2m-9xd4a ") == "7KQ2M-9XD4A"
+    assert normalise_code("7KQ2M9XD4A") == "7KQ2M-9XD4A"
+    assert normalise_code("OIL23-45678") == "01123-45678"
+
+
+def test_hindi_is_shaped_not_drawn_letter_by_letter(monkeypatch):
+    shaped = pictures.font(40, devanagari=True)
+    unshaped = ImageFont.truetype(str(pictures.FONTS / "NotoSansDevanagari-Regular.ttf"), 40, layout_engine=ImageFont.Layout.BASIC)
+    # क्ष is one conjunct when shaped; unshaped it is क, a visible virama and ष side by side.
+    assert shaped.getlength("क्ष") < 0.8 * unshaped.getlength("क्ष")
+    # A line mixing the scripts is cut into runs, each drawn in a font that has its letters.
+    assert pictures.runs("IEC का नंबर: 123") == [(False, "IEC "), (True, "का नंबर: 123")]
+    monkeypatch.setattr(pictures.features, "check", lambda name: False)
+    try:
+        pictures.Canvas.new(10, 10)
+    except pictures.ShapingUnavailable:
+        pass
+    else:
+        raise AssertionError("a Pillow without libraqm must refuse to draw Hindi")
