@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import Settings
 from .content import load_content
+from .diagrams import DiagramBook
 from .core.engine import Engine
 from .i18n import Catalogs
 from .services.broadcast import AdminRole, BroadcastService
@@ -85,7 +86,7 @@ async def build_app(
     clock = clock or SystemClock()
     engine = Engine(content, texts)
     outbox = SqliteOutbox(db)
-    replies = ReplyQueue(outbox, clock)
+    replies = ReplyQueue(outbox, clock, pictures=DiagramBook(content, texts).png)
     conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
     reminders = ReminderService(SqliteReminderCandidates(db), outbox, content, texts, clock)
     dispatcher = Dispatcher(conversations, [PrivacyRole(SqlitePrivacyRecords(db), engine, texts)], replies)

@@ -196,7 +196,7 @@ class TelegramChannel:
                             done = "✅ " + self.hub.texts.gettext(reply.lang, "Done")
                             await bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
                     await self._send(bot, chat_id, output.text, markup)
-                elif isinstance(output, Photo):
+                elif isinstance(output, Photo) and output.data:  # a named picture is drawn only on the outbox road
                     await bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024], parse_mode=ParseMode.HTML)
         except Forbidden:
             log.info("chat %s has blocked the bot", chat_id)

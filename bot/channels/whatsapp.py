@@ -581,7 +581,7 @@ class WhatsAppChannel:
                 messages += renderer.messages(output, wa_id=wa_id)
             elif isinstance(output, Toast):
                 messages.append(text_message(to_whatsapp(output.text)))
-            elif isinstance(output, Photo):
+            elif isinstance(output, Photo) and output.data:  # a named picture is drawn only on the outbox road
                 messages.append(await picture_message(self.client, output))
             # Picked: the option the user tapped already shows in the chat as their reply.
         await self._send(wa_id, messages)

@@ -19,7 +19,8 @@ OPTION_MAX = 80
 EXPLANATION_MAX = 300
 BUTTON_MAX = 20  # WhatsApp's reply-button limit; Telegram buttons look best this short too
 STEP_KINDS = ("choice", "consent", "text", "multi", "phone", "summary")
-TRANSLATABLE_KEYS = ("text", "label", "title", "short", "summary", "explanation", "hint", "summary_label")
+TRANSLATABLE_KEYS = ("text", "label", "title", "short", "summary", "explanation", "hint", "summary_label",
+                     "caption", "note", "who", "detail", "total")
 """Keys whose string values are user-visible and go through the gettext catalogs."""
 
 
@@ -121,12 +122,44 @@ class Question:
         return next(o for o in self.options if o.correct)
 
 
+DIAGRAM_LABEL_MAX = 28
+DIAGRAM_KINDS = ("flow", "stack")
+
+
+@dataclass(frozen=True)
+class DiagramItem:
+    """One box of a diagram: a step of a flow (``who`` does it) or a layer of a price build-up
+    (``total`` names the price it completes, e.g. "FOB")."""
+
+    label: str
+    who: str = ""
+    detail: str = ""
+    total: str = ""
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """A picture that teaches better than words, drawn from the module file (bot/diagrams.py).
+
+    ``flow``: steps left to right, each with who does it; ``stack``: a price built up from the
+    bottom, with the price each layer completes on the right.
+    """
+
+    id: str
+    kind: str
+    title: str
+    caption: str
+    items: tuple[DiagramItem, ...]
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Lesson:
-    """One lesson message."""
+    """One lesson message, optionally with a diagram sent just before it."""
 
     id: str
     text: str
+    diagram: Diagram | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +245,23 @@ class _Reader:
             raise self.fail(sorted(extra)[0], f"is not a known field (known: {', '.join(sorted(allowed))})")
 
 
+def _diagram(source: str, where: str, raw: Any, ident: str) -> Diagram:
+    r = _Reader(source, where, raw)
+    r.unknown({"kind", "title", "caption", "items", "note"})
+    kind = r.text("kind")
+    if kind not in DIAGRAM_KINDS:
+        raise r.fail("kind", f"must be one of {', '.join(DIAGRAM_KINDS)}")
+    items = []
+    for index, item in enumerate(r.items("items")):
+        ir = _Reader(source, f"{where}, item #{index + 1}", item)
+        ir.unknown({"label", "who", "detail", "total"})
+        items.append(DiagramItem(*(ir.text(f, limit=DIAGRAM_LABEL_MAX, required=f == "label") for f in ("label", "who", "detail", "total"))))
+    if not 2 <= len(items) <= 6:
+        raise r.fail("items", "must list 2 to 6 boxes (more does not fit a phone screen)")
+    return Diagram(ident, kind, r.text("title", limit=60), r.text("caption", limit=OPTION_MAX * 4), tuple(items),
+                   r.text("note", limit=DIAGRAM_LABEL_MAX, required=False))
+
+
 def _unique(source: str, where: str, ids: list[str], what: str) -> None:
     seen: set[str] = set()
     for ident in ids:
@@ -289,8 +339,12 @@ def build_module(data: Any, source: str) -> Module:
     lessons = []
     for index, raw in enumerate(top.items("lessons")):
         r = _Reader(source, f"module '{module_id}', lesson #{index + 1}", raw)
-        r.unknown({"id", "text"})
-        lessons.append(Lesson(r.ident(), r.text("text", limit=LESSON_MAX)))
+        r.unknown({"id", "text", "diagram"})
+        lesson_id, text = r.ident(), r.text("text", limit=LESSON_MAX)
+        diagram = None
+        if r.data.get("diagram") is not None:
+            diagram = _diagram(source, f"module '{module_id}', lesson '{lesson_id}', diagram", r.data["diagram"], f"{module_id}.{lesson_id}")
+        lessons.append(Lesson(lesson_id, text, diagram))
     _unique(source, f"module '{module_id}'", [lesson.id for lesson in lessons], "lesson")
     questions = []
     for index, raw in enumerate(top.items("quiz")):

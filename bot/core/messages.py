@@ -97,11 +97,16 @@ class Toast:
 
 @dataclass(frozen=True)
 class Photo:
-    """An image to send (a chart, a QR code) with a caption."""
+    """An image to send (a chart, a QR code) with a caption.
+
+    A ``ref`` names a picture drawn when it is sent (a lesson's diagram, in the reader's
+    language), so the outbox stores the name, not the bytes; ``data`` is then empty.
+    """
 
     data: bytes
     caption: str = ""
     filename: str = "image.png"
+    ref: str = ""
 
 
 Outbound = Say | Picked | Toast | Photo

@@ -11,7 +11,7 @@ import random
 
 from . import leads
 from .content import Module, Question, QuizOption
-from .messages import Choice, Picked
+from .messages import Choice, Photo, Picked
 from .normalize import fold, match_option, parse_number, parse_yes_no
 from .session import N_, Kernel, TurnContext
 
@@ -257,6 +257,9 @@ def _show_lesson(t: TurnContext, module: Module) -> None:
     p = t.s.module_progress(module.id)
     lesson = module.lessons[p.lesson]
     header = f"<b>{t._(module.title)}</b> · {t.num(p.lesson + 1)}/{t.num(len(module.lessons))}"
+    if lesson.diagram is not None:  # the picture first, so the lesson and its button stay at the bottom
+        d = lesson.diagram
+        t.outputs.append(Photo(b"", t._(d.caption), f"{d.id}.png", ref=d.id))
     t.say(f"{header}\n\n{t._(lesson.text)}", [_next_button(t, module)])
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from ..core.messages import Outbound, Tapped
+from ..core.messages import Outbound, Photo, Tapped
 from ..storage.outbox import OutboxRow, SqliteOutbox
 from .clock import Clock, SystemClock
 from .delivery import Blocked, Refused, RetryLater, wake_or_stop
@@ -41,8 +42,10 @@ class ReplySender(Protocol):
 class ReplyQueue:
     """Sends replies as soon as their turn is committed, and again after a failure or a crash."""
 
-    def __init__(self, outbox: SqliteOutbox, clock: Clock | None = None):
+    def __init__(self, outbox: SqliteOutbox, clock: Clock | None = None,
+                 pictures: Callable[[str, str], bytes] | None = None):
         self.outbox = outbox
+        self.pictures = pictures  # draws a named picture (a lesson diagram) in a language
         self.clock = clock or SystemClock()
         self.senders: dict[str, ReplySender] = {}
         self._chats = KeyedLocks()
@@ -118,7 +121,7 @@ class ReplyQueue:
                     await self._wait(key, rows[index:], RetryLater(f"no sender for channel {key[0]!r} yet", 5.0))
                     return
                 try:
-                    await sender.reply(row)
+                    await sender.reply(self._drawn(row))
                 except RetryLater as exc:
                     await self._wait(key, rows[index:], exc)
                     return
@@ -141,6 +144,13 @@ class ReplyQueue:
                 self._sent_ids += done
                 if self._flusher is None or self._flusher.done():
                     self._flusher = asyncio.create_task(self._flush_sent(SENT_FLUSH))
+
+    def _drawn(self, row: OutboxRow) -> OutboxRow:
+        """``row`` with its named picture drawn, in the row's language (the outbox keeps only the name)."""
+        output = row.output
+        if isinstance(output, Photo) and output.ref and not output.data and self.pictures is not None:
+            return replace(row, output=replace(output, data=self.pictures(output.ref, row.lang)))
+        return row
 
     async def _flush_sent(self, delay: float = 0.0) -> None:
         """Delete the rows of sent replies: one statement for every chat's sends of the last moment."""

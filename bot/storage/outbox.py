@@ -92,6 +92,8 @@ def dump_reply(output: Outbound, reply_to: Tapped | None = None, close_contact: 
         data = {"op": "picked", "text": "", "label": output.label}
     elif isinstance(output, Toast):
         data = {"op": "toast", "text": output.text}
+    elif isinstance(output, Photo) and output.ref:  # drawn when sent: the name, not the bytes
+        data = {"op": "photo", "text": output.caption, "filename": output.filename, "ref": output.ref}
     elif isinstance(output, Photo):
         data = {"op": "photo", "text": output.caption, "filename": output.filename,
                 "data": base64.b64encode(output.data).decode("ascii")}
@@ -115,7 +117,8 @@ def load_reply(payload: str) -> tuple[Outbound, Tapped | None, bool, str]:
     elif op == "toast":
         output = Toast(data.get("text", ""))
     elif op == "photo":
-        output = Photo(base64.b64decode(data.get("data", "")), data.get("text", ""), data.get("filename", "image.png"))
+        output = Photo(base64.b64decode(data.get("data", "")), data.get("text", ""), data.get("filename", "image.png"),
+                       str(data.get("ref", "")))
     else:
         say = load_say(payload)
         output = Say(say.text, say.choices, say.columns, bool(data.get("ask_contact")), bool(data.get("replace")))
