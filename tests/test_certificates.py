@@ -9,6 +9,7 @@ import re
 from PIL import Image, ImageFont
 
 from bot import cli, pictures
+from bot.channels.render import plain
 from bot.services.certificates import normalise_code
 from tests.test_leads_e2e import Harness, h, qualify, rows, seed_owner  # noqa: F401 - h is the fixture
 
@@ -110,3 +111,36 @@ def test_hindi_is_shaped_not_drawn_letter_by_letter(monkeypatch):
         pass
     else:
         raise AssertionError("a Pillow without libraqm must refuse to draw Hindi")
+
+
+async def test_a_lesson_diagram_arrives_as_a_picture_in_the_owners_language_and_the_outbox_keeps_only_its_name(h: Harness):
+    from bot.core.messages import Event, UserKey
+    from bot.core.session import ModuleProgress, Session
+
+    h.api.add_user(331, first_name="Owner", language_code="hi")
+    store = h.app.conversations.store
+    loaded = await store.load(UserKey("telegram", "331"), new_session=Session(lang="hi"), now=int(h.app.clock.now()))
+    lessons = [lesson.id for lesson in h.app.engine.content.module("shipping").lessons]
+    before = lessons.index("forwarder_broker") - 1
+    after = Session(lang="hi", flow="lesson", step="shipping", seq=5, profile={"owner_name": "Ravi"}, consent="given", onboarded=True,
+                    progress={"export_ready": ModuleProgress(lesson=6, attempt=1, best=5, passed=True),
+                              "shipping": ModuleProgress(lesson=before)})
+    await store.save_turn(loaded.user_id, loaded.session, after, [Event("consent_given", {"version": 1, "lang": "hi"})],
+                          now=int(h.app.clock.now()), channel="telegram")
+    h.api.send_text(331, "आगे")
+    picture = await h.api.wait_for_message(331, lambda m: m.kind == "photo")
+    lesson = await h.api.wait_for_message(331, lambda m: m.message_id > picture.message_id and (m.text or "").strip() != "")
+    assert "फ़ॉरवर्डर" in picture.caption  # the caption in Hindi
+    assert Image.open(io.BytesIO(picture.photo)).size[0] > 1000
+    module = h.app.engine.content.module("shipping")
+    heading = h.app.texts.gettext("hi", module.lessons[before + 1].text).splitlines()[0]
+    assert plain(heading) in lesson.text  # the lesson itself follows its picture
+
+    # The outbox keeps the picture's name, never its bytes: every owner reading the lesson would
+    # otherwise store its own copy.
+    from bot.core.messages import Photo
+    from bot.storage.outbox import dump_reply, load_reply
+
+    payload = dump_reply(Photo(b"", "caption", "shipping.forwarder_broker.png", ref="shipping.forwarder_broker"), lang="hi")
+    assert '"data"' not in payload and len(payload) < 200
+    assert load_reply(payload)[0].ref == "shipping.forwarder_broker"
