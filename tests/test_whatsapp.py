@@ -465,11 +465,11 @@ def test_whatsapp_settings_are_checked_and_secrets_kept_out_of_repr():
 
 
 async def test_the_certificate_reaches_a_whatsapp_owner_as_an_uploaded_image(wa: Harness):
-    from tests.test_leads_e2e import seed_owner
+    from tests.test_leads_e2e import right_answer, seed_owner
 
     me = "919822222222"
     await seed_owner(wa.app, int(me), lang="hi", channel="whatsapp")  # on the last question of the third core module
-    await wa.api.send_text(me, "1")  # the right answer
+    await wa.api.send_text(me, right_answer(wa.app, "alibaba"))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     images: list[Sent] = []

@@ -450,6 +450,17 @@ STATUS_LABELS = {
     "lost": N_("Lost"),
     "withdrawn": N_("Withdrawn by the owner"),
 }
+# What an owner reads about their own lead (/my_data): words, never the status codes.
+OWNER_STATUS = {
+    "unassigned": N_("waiting for a partner startup to take it up"),
+    "offered": N_("waiting for a partner startup to take it up"),
+    "accepted": N_("{startup} has taken it up and will contact you"),
+    "contacted": N_("{startup} is in touch with you"),
+    "listed": N_("your business is listed on Alibaba.com with {startup}'s help"),
+    "first_order": N_("your first export order has come in"),
+    "lost": N_("{startup} has closed it"),
+    "withdrawn": N_("withdrawn at your request"),
+}
 FILTERS = ("all", "offered", "accepted", "contacted", "listed", "first_order", "lost")
 FILTER_LABELS = {
     "all": N_("All"),

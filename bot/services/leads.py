@@ -80,6 +80,19 @@ OWNER_ACCEPTED = N_(
     "🤝 Good news! <b>{startup}</b>, a partner startup of the program, will contact you soon on {phone} "
     "to help you list on Alibaba.com."
 )
+OWNER_LISTED = N_(
+    "🌐 Your business is now listed on Alibaba.com, with the help of <b>{startup}</b>. Buyers from abroad can find "
+    "your products there. Next: answer every buyer's message within 24 hours; {startup} will help you with your first quotes."
+)
+OWNER_FIRST_ORDER = N_(
+    "🎉 Congratulations! <b>{startup}</b> has recorded your first export order. Next: keep the payment on the platform "
+    "and the documents exact. To revise them, send /learn."
+)
+OWNER_LOST = N_(
+    "<b>{startup}</b> has closed your case for now; this happens, and it is not the end. Your training and certificate "
+    "stay yours. Send /score to see what would make your business more ready."
+)
+OWNER_NOTICES = {"listed": OWNER_LISTED, "first_order": OWNER_FIRST_ORDER, "lost": OWNER_LOST}
 # Staff
 STAFF_WELCOME = N_(
     "✅ This chat is now linked to <b>{startup}</b>. New leads for your startup arrive here as cards: "
@@ -477,19 +490,25 @@ class LeadService:
             else:
                 await self.repo.set_status(conn, lead.id, target, now)
                 await self.repo.add_history(conn, lead.id, target, staff.startup_id, actor, reason or None, now)
+                if owner is not None and target in OWNER_NOTICES:  # the owner hears each step that is news to them
+                    items.append(self._owner_notice(owner, lead, staff, target))
             await self.outbox.add(conn, items, now)
         if items:
             self._poke()
         return self._after(t, staff, lead.id, base, reason, target, owner)
 
-    def _owner_notice(self, owner: Owner, lead: LeadRecord, staff: Staff) -> Outgoing:
+    def _owner_notice(self, owner: Owner, lead: LeadRecord, staff: Staff, target: str = "accepted") -> Outgoing:
+        """The owner's message about a step of their lead, in their language, naming the startup."""
         o = self._t(owner.lang)
-        phone = owner.profile.get("phone") or ""
-        if len(phone) == 13 and phone.startswith("+91"):
-            phone = f"{phone[:3]} {phone[3:8]} {phone[8:]}"
-        text = o._(OWNER_ACCEPTED, startup=o.esc(staff.startup_name), phone=o.esc(phone or "—"))
+        if target == "accepted":
+            phone = owner.profile.get("phone") or ""
+            if len(phone) == 13 and phone.startswith("+91"):
+                phone = f"{phone[:3]} {phone[3:8]} {phone[8:]}"
+            text = o._(OWNER_ACCEPTED, startup=o.esc(staff.startup_name), phone=o.esc(phone or "—"))
+        else:
+            text = o._(OWNER_NOTICES[target], startup=o.esc(staff.startup_name))
         return Outgoing(owner.channel, owner.user_ref, "lead_notice", Say(text), user_id=owner.user_id,
-                        dedup_key=f"lead:{lead.id}:owner:accepted:{staff.startup_id}")
+                        dedup_key=f"lead:{lead.id}:owner:{target}:{staff.startup_id}")
 
     def _after(
         self, t: TurnContext, staff: Staff, lead_id: int, base: str, reason: str, target: str, owner: Owner | None

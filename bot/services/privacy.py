@@ -11,6 +11,7 @@ import datetime as dt
 
 from ..core.engine import Engine
 from ..core.messages import Inbound, InKind, Say
+from ..core.leads import OWNER_STATUS
 from ..core.session import N_, Session, TurnContext
 from ..i18n import Catalogs
 from ..storage.privacy import SqlitePrivacyRecords
@@ -23,7 +24,8 @@ CONSENT_LINE = N_("Consent: given on {date} (version {version})")
 NO_CONSENT = N_("Consent: not given")
 SEEN_LINE = N_("First message: {first}. Last message: {last}.")
 MODULE_LINE = N_("{module}: {attempts} quiz attempt(s), best {best}/{total}")
-LEAD_LINE = N_("Your profile was shared with a partner startup on {date}; status: {status}.")
+LEAD_LINE = N_("Your profile was shared on {date} with a partner startup of the program: {startup}. Now: {status}.")
+LEAD_WAITING = N_("Your profile is ready for a partner startup since {date}: {status}.")
 REFERRAL_LINE = N_("You came through a partner's link (code {code}).")
 ERASE_HINT = N_("To erase all of it, send /delete_my_data.")
 
@@ -56,8 +58,12 @@ class PrivacyRole:
                 lines.append("• " + t._(MODULE_LINE, module=t._(module.title), attempts=t.num(attempts),
                                          best=t.num(best), total=t.num(len(module.quiz))))
         if found.lead is not None:
-            status, created_at = found.lead
-            lines.append(t._(LEAD_LINE, date=self._date(lang, created_at), status=t.esc(status)))
+            status, created_at, startup = found.lead
+            words = t._(OWNER_STATUS.get(status, OWNER_STATUS["offered"]), startup=t.esc(startup or "—"))
+            if startup and status not in ("unassigned", "offered"):
+                lines.append(t._(LEAD_LINE, date=self._date(lang, created_at), startup=t.esc(startup), status=words))
+            else:  # offered, not yet taken up: which startup is weighing it is not the owner's worry
+                lines.append(t._(LEAD_WAITING, date=self._date(lang, created_at), status=words))
         lines += ["", t._(ERASE_HINT)]
         return Reply([Say("\n".join(lines))], lang, found.user_id, [])
 

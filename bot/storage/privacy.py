@@ -25,7 +25,7 @@ class StoredAbout:
     first_seen_at: int
     last_seen_at: int
     progress: list[tuple[str, int, int]] = field(default_factory=list)  # (module id, attempts, best)
-    lead: tuple[str, int] | None = None  # (status, created at)
+    lead: tuple[str, int, str] | None = None  # (status, created at, the startup's name or "")
 
 
 class SqlitePrivacyRecords:
@@ -46,12 +46,15 @@ class SqlitePrivacyRecords:
             progress = conn.execute(
                 "SELECT module_id, attempt, best FROM progress WHERE user_id = ? ORDER BY module_id", (row["id"],)
             ).fetchall()
-            lead = conn.execute("SELECT status, created_at FROM leads WHERE user_id = ?", (row["id"],)).fetchone()
+            lead = conn.execute(
+                "SELECT l.status, l.created_at, COALESCE(s.name, '') AS startup FROM leads l "
+                "LEFT JOIN startups s ON s.id = l.startup_id WHERE l.user_id = ?", (row["id"],)
+            ).fetchone()
             return StoredAbout(
                 row["id"], row["lang"], json.loads(row["profile"]), row["consent"], row["consent_at"], row["consent_version"],
                 row["referral_code"], row["first_seen_at"], row["last_seen_at"],
                 [(p["module_id"], p["attempt"], p["best"] or 0) for p in progress],
-                (lead["status"], lead["created_at"]) if lead is not None else None,
+                (lead["status"], lead["created_at"], lead["startup"]) if lead is not None else None,
             )
 
         return await self.db.run(read)
