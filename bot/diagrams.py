@@ -81,27 +81,35 @@ def _flow(d: Diagram, tr) -> bytes:
 
 def _stack(d: Diagram, tr) -> bytes:
     n = len(d.items)
-    W, layer_h, margin = 1000, 78, 40
-    H = 130 + n * layer_h + 60
+    groups, group = [], 0  # the price each layer belongs to: layers up to the first total, then the next …
+    for item in d.items:
+        groups.append(group)
+        group += bool(item.total)
+    prices = max(group, 1)
+    W, layer_h, margin = 1040, 70, 40
+    H = 130 + n * layer_h + 70
     c = Canvas.new(W, H, background=(255, 255, 255))
     draw = c.draw
     c.text(W / 2, 62, tr(d.title), 34, bold=True, align="center")
-    left, right = margin + 40, 640
-    bottom = H - 60
+    left, right = margin, 600
+    bottom = H - 70
     for i, item in enumerate(d.items):  # first item at the bottom: the price is built up
         y1 = bottom - i * layer_h
         y0 = y1 - layer_h + 6
-        colour = i % len(BAND)
+        colour = groups[i] % len(BAND)
         draw.rounded_rectangle((left, y0, right, y1), radius=10, fill=BAND[colour], outline=PALETTE[colour], width=2)
-        c.text(left + 22, y0 + layer_h / 2 + 4, tr(item.label), 24, bold=True)
+        c.text(left + 18, y0 + layer_h / 2 + 3, tr(item.label), 23, bold=True)
         if item.detail:
-            c.text(right - 18, y0 + layer_h / 2 + 4, tr(item.detail), 19, fill=MUTED, align="right")
+            c.text(right - 16, y0 + layer_h / 2 + 3, tr(item.detail), 18, fill=MUTED, align="right")
         if item.total:  # a bracket from the bottom to the top of this layer: everything below is in this price
-            bx = right + 40 + (i % 2) * 10
-            draw.line((bx, bottom, bx, y0), fill=ACCENT, width=3)
-            draw.line((bx - 10, y0, bx, y0), fill=ACCENT, width=3)
-            draw.line((right + 8, y0 + 2, bx, y0 + 2), fill=ACCENT, width=1)
-            c.text(bx + 22, y0 + 30, tr(item.total), 28, bold=True, fill=ACCENT)
+            g = groups[i]
+            bx = right + 28 + g * 34
+            ink = PALETTE[g % len(PALETTE)]
+            draw.line((bx, bottom, bx, y0), fill=ink, width=5)
+            draw.line((bx - 12, bottom, bx, bottom), fill=ink, width=5)
+            label_x = right + 28 + prices * 34 + 8
+            draw.line((bx - 12, y0, label_x - 6, y0), fill=ink, width=3)
+            c.text(label_x, y0 + 10, tr(item.total), 30, bold=True, fill=ink)
     if d.note:
-        c.text(W / 2, H - 18, tr(d.note), 20, fill=MUTED, align="center")
+        c.text(left, H - 26, tr(d.note), 20, fill=MUTED)
     return c.png()

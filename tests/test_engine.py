@@ -638,10 +638,10 @@ def test_first_message_in_hindi_by_default(engine: Engine, content: Content, cat
 
 
 # ----------------------------------------------------------------- training
-def test_menu_shows_six_modules_with_the_later_ones_locked(chat: Chat, content: Content):
+def test_menu_shows_every_module_with_the_later_ones_locked(chat: Chat, content: Content):
     menu = says(chat.last.outputs)[-1]
     labels = [c.label for c in menu.choices]
-    assert len(labels) == 6
+    assert len(labels) == len(content.modules) == 11
     assert not labels[0].startswith("🔒")
     assert all(label.startswith("🔒") for label in labels[1:])
     assert [c.id for c in menu.choices] == [f"go:{m.id}" for m in content.modules]
@@ -665,15 +665,20 @@ def test_a_locked_module_names_the_module_to_pass_first_in_hindi(chat: Chat, cat
     assert first != "Get export-ready" and f"पहले यह पास करें: {first}।" in chat.text
     assert "इसे पास" not in chat.text  # not "when you pass this one"
     assert chat.session.flow == "menu" and "payments" not in chat.session.progress
-    assert locked != "Getting paid safely" and f"पास करें: {locked}" not in chat.text  # not the locked module itself
+    refusal = says(chat.last.outputs)[0].text
+    assert locked != "Getting paid safely" and f"पास करें: {locked}" not in refusal  # not the locked module itself
 
 
 def test_passing_export_ready_unlocks_the_rest(chat: Chat, content: Content, catalogs: Catalogs):
     pass_module(chat, content, catalogs, "export_ready")
     chat.say("/learn")
-    labels = [c.label for c in says(chat.last.outputs)[-1].choices]
-    assert labels[0].startswith("✅")
-    assert not any(label.startswith("🔒") for label in labels)
+    menu = says(chat.last.outputs)[-1].choices
+    assert menu[0].label.startswith("✅")
+    # Every module that needs only export_ready opens; the ones that build on another wait for it.
+    for choice in menu[1:]:
+        module = content.module(choice.id.removeprefix("go:"))
+        assert choice.label.startswith("🔒") == (module.requires != ("export_ready",)), (module.id, choice.label)
+    assert [m.id for m in content.modules if m.requires != ("export_ready",) and m.id != "export_ready"] == ["pricing", "buyer_safety"]
     chat.send(Inbound.tap("go:payments"))
     assert chat.session.flow == "lesson" and chat.session.step == "payments"
 
@@ -853,12 +858,12 @@ def test_passing_the_core_modules_promises_a_startup_only_when_the_score_gets_th
 
 def test_progress_shows_the_percentage(chat: Chat, content: Content, catalogs: Catalogs):
     chat.say("/progress")
-    assert "Modules passed: 0 of 6 (0%)" in chat.text
+    assert "Modules passed: 0 of 11 (0%)" in chat.text
     pass_module(chat, content, catalogs, "export_ready")
     chat.say("/progress")
-    share = catalogs.percent("en", 1 / 6)
-    assert share == "17%"
-    assert f"Modules passed: 1 of 6 ({share})" in chat.text
+    share = catalogs.percent("en", 1 / 11)
+    assert share == "9%"
+    assert f"Modules passed: 1 of 11 ({share})" in chat.text
     assert "✅ <b>Get export-ready</b>: passed, best 5/5" in chat.text
     assert chat.session.flow == "menu"
 

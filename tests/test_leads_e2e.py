@@ -218,8 +218,8 @@ async def test_owner_qualifies_by_hand_staff_accept_and_the_owner_is_told(h: Har
     text = card.text
     for piece in (
         "🆕 Lead #1 · New: waiting for your answer", "🏭 Asha Brass & Sons", "👤 Asha Devi", "📍 Moradabad, Uttar Pradesh",
-        "📦 Handicrafts", "🧾 IEC: Yes · GST: Yes · Udyam registration: Yes", "📞 +91 98765 43210", "⭐ Readiness 79/100:",
-        "✅ IEC: Yes · 15/15", "🔸 Export experience: Sometimes · 10/20", "🔸 Quiz scores · 24/30",
+        "📦 Handicrafts", "🧾 IEC: Yes · GST: Yes · Udyam registration: Yes", "📞 +91 98765 43210", "⭐ Readiness 76/100:",
+        "✅ IEC: Yes · 15/15", "🔸 Export experience: Sometimes · 10/20", "🔸 Quiz scores · 21/30",
         "📚 Modules passed: Get export-ready, Getting paid safely, Winning on Alibaba.com", "within 48 hours",
     ):
         assert piece in text, piece
@@ -228,13 +228,13 @@ async def test_owner_qualifies_by_hand_staff_accept_and_the_owner_is_told(h: Har
     assert card_hi.text.startswith("🆕 लीड #1") and [label for label, _ in card_hi.buttons] == ["स्वीकार करें", "मना करें"]
     [lead] = await rows(app, "SELECT * FROM leads")
     assert (lead["status"], lead["startup_id"], lead["score"], lead["state"], lead["sector"], lead["lang"]) == (
-        "offered", "up_brass", 79, "uttar_pradesh", "handicrafts", "en")
+        "offered", "up_brass", 76, "uttar_pradesh", "handicrafts", "en")
     assert [r["key"] for r in json.loads(lead["reasons"])][:5] == ["iec", "gst", "udyam", "experience", "turnover"]
 
     # The owner can see the score and what would raise it.
     api.send_text(owner, "/score")
     score = await api.wait_for_message(owner, lambda m: "export readiness" in (m.text or ""))
-    assert score.text.startswith("Your export readiness: 79/100") and "You have reached 50" in score.text
+    assert score.text.startswith("Your export readiness: 76/100") and "You have reached 50" in score.text
 
     # Accept: the card is marked, the next steps are offered, the owner is told in English.
     h.clock.advance(3 * HOUR)
@@ -318,7 +318,7 @@ async def test_decline_moves_the_lead_on_and_never_back(h: Harness):
     api.tap_button(601, why, "हमारा इलाक़ा नहीं")
     await api.wait_for_message(601, lambda m: (m.text or "").startswith("लीड #1 मना कर दी गई"))
     notice = await api.wait_for_message(ADMIN, lambda m: "no eligible startup" in (m.text or ""))
-    assert notice.text.startswith("⚠️ Lead #1 (Asha Brass & Sons; Moradabad, Uttar Pradesh; Handicrafts; score 79) has no eligible startup.")
+    assert notice.text.startswith("⚠️ Lead #1 (Asha Brass & Sons; Moradabad, Uttar Pradesh; Handicrafts; score 76) has no eligible startup.")
     assert (await rows(app, "SELECT status, startup_id FROM leads")) == [{"status": "unassigned", "startup_id": None}]
     # Sweeping again offers it to nobody twice and does not repeat the notice.
     assert await app.leads.sweep() == {}

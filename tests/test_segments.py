@@ -156,7 +156,7 @@ def test_description_in_both_languages(content, catalogs):
     ]
     hi = describe(segment, v, catalogs, "hi").splitlines()
     assert len(hi) == 4
-    assert "उत्तर प्रदेश, गुजरात" in hi[1] and "पेमेंट सुरक्षित कैसे पाएँ" in hi[3]
+    assert "उत्तर प्रदेश, गुजरात" in hi[1] and "भुगतान सुरक्षित कैसे पाएँ" in hi[3]
     assert not any(word in " ".join(hi) for word in ("State", "Profile", "complete", "passed"))
     assert catalogs.gettext("hi", "Everyone who agreed to hear from us") != "Everyone who agreed to hear from us"
     assert describe(Segment(), v, catalogs, "en") == "Everyone who agreed to hear from us"

@@ -256,8 +256,9 @@ def _diagram(source: str, where: str, raw: Any, ident: str) -> Diagram:
         ir = _Reader(source, f"{where}, item #{index + 1}", item)
         ir.unknown({"label", "who", "detail", "total"})
         items.append(DiagramItem(*(ir.text(f, limit=DIAGRAM_LABEL_MAX, required=f == "label") for f in ("label", "who", "detail", "total"))))
-    if not 2 <= len(items) <= 6:
-        raise r.fail("items", "must list 2 to 6 boxes (more does not fit a phone screen)")
+    most = 6 if kind == "flow" else 8  # more does not fit a phone screen
+    if not 2 <= len(items) <= most:
+        raise r.fail("items", f"a {kind} diagram shows 2 to {most} boxes")
     return Diagram(ident, kind, r.text("title", limit=60), r.text("caption", limit=OPTION_MAX * 4), tuple(items),
                    r.text("note", limit=DIAGRAM_LABEL_MAX, required=False))
 
