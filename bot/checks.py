@@ -13,6 +13,7 @@ characters in English, and a translation may run longer) are measured against th
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from babel.messages.pofile import read_po
 
 from .catalogs import TARGET_LANGS, extract
 from .channels.whatsapp import BODY_MAX, TEXT_MAX, to_whatsapp
-from .content import default_content_dir, load_content
+from .content import default_content_dir, load_content, read_yaml
 from .core.content import BUTTON_MAX, EXPLANATION_MAX, LESSON_MAX, OPTION_MAX, QUESTION_MAX, Content, ContentError
 from .core.engine import BUTTON_LABELS
 from .i18n import Catalogs, default_locales_dir
@@ -127,6 +128,37 @@ def check_guessable(content: Content, texts: Catalogs) -> Iterator[str]:
                 )
 
 
+_WORD_BREAK = re.compile(r"[\s,.;:!?()\"'“”‘’।|/\-–—…•*<>{}\[\]]+")
+
+
+def check_glossary(content_dir: Path, locales_dir: Path) -> Iterator[str]:
+    """Hindi that uses a word the glossary (conversations/glossary.yaml) says to avoid."""
+    path = content_dir / "glossary.yaml"
+    if not path.exists():
+        return
+    data = read_yaml(path, content_dir) or {}
+    avoid: dict[str, tuple[str, str]] = {}  # rejected word -> (English term, the chosen Hindi)
+    for index, term in enumerate(data.get("terms") or []):
+        if not isinstance(term, dict) or not term.get("en") or not term.get("hi") or not isinstance(term.get("avoid", []), list):
+            yield f"conversations/glossary.yaml: term #{index + 1} needs en, hi and a list under avoid"
+            continue
+        for word in term.get("avoid", []):
+            avoid[str(word)] = (str(term["en"]), str(term["hi"]))
+    for lang in TARGET_LANGS:
+        for po in sorted((locales_dir / lang / "LC_MESSAGES").glob("*.po")):
+            with open(po, "rb") as handle:
+                catalog = read_po(handle)
+            shown = po.relative_to(locales_dir.parent) if locales_dir.parent in po.parents else po
+            for message in catalog:
+                if not message.id or not isinstance(message.string, str) or not message.string:
+                    continue
+                words = set(_WORD_BREAK.split(message.string))
+                for word in sorted(words & set(avoid)):
+                    english, chosen = avoid[word]
+                    yield (f"{shown}: {message.id[:50]!r} uses {word!r}; the glossary's Hindi for "
+                           f"'{english}' is {chosen!r} (conversations/glossary.yaml)")
+
+
 def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) -> list[str]:
     """Every problem found; an empty list means the content is ready to ship."""
     content_dir = content_dir or default_content_dir()
@@ -139,4 +171,5 @@ def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) 
     texts = Catalogs.load(locales_dir)
     problems += list(check_lengths(content, texts))
     problems += list(check_guessable(content, texts))
+    problems += list(check_glossary(content_dir, locales_dir))
     return problems

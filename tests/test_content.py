@@ -19,7 +19,8 @@ from bot.core.content import LESSON_MAX, Content, ContentError
 from bot.i18n import Catalogs, default_locales_dir
 
 DEVANAGARI = re.compile(r"[\u0900-\u097F]")
-MODULE_DOMAINS = ("export_ready", "documents", "incoterms", "payments", "govt_support", "alibaba")
+MODULE_DOMAINS = ("export_ready", "documents", "incoterms", "payments", "govt_support", "alibaba",
+                  "pricing", "buyer_safety", "hs_codes", "shipping", "samples_packing")
 
 
 # ----------------------------------------------------------------- the shipped content
@@ -47,8 +48,12 @@ def test_shipped_modules_in_menu_order_with_the_required_ones(content: Content):
         assert all(len(lesson.text) <= LESSON_MAX for lesson in module.lessons)
         for question in module.quiz:
             assert sum(o.correct for o in question.options) == 1, (module.id, question.id)
+    # Every module but the first opens after an earlier one: export_ready first, then what builds on it.
+    earlier: set[str] = set()
+    for module in content.modules:
         if module.id != "export_ready":
-            assert module.requires == ("export_ready",)
+            assert module.requires and set(module.requires) <= earlier, (module.id, module.requires)
+        earlier.add(module.id)
 
 
 def test_module_catalogs_have_every_hindi_translation():
@@ -170,11 +175,11 @@ def test_lesson_over_600_characters(content_copy: Path):
 
 
 def test_module_requires_an_unknown_module(content_copy: Path):
-    edit_yaml(content_copy / "modules" / "documents.yaml", lambda data: data.update(requires=["export_ready", "shipping"]))
+    edit_yaml(content_copy / "modules" / "documents.yaml", lambda data: data.update(requires=["export_ready", "shipping_by_camel"]))
     message = str(load_error(content_copy))
     assert message.startswith("conversations/modules/documents.yaml: ")
     assert "module 'documents', field 'requires'" in message
-    assert "'shipping'" in message and "does not exist" in message
+    assert "'shipping_by_camel'" in message and "does not exist" in message
 
 
 def test_invalid_yaml_names_the_line(content_copy: Path):
@@ -219,10 +224,31 @@ def test_button_label_over_the_whatsapp_limit(content_copy: Path):
 
 
 def test_broken_content_is_reported_by_check_all(content_copy: Path):
-    edit_yaml(content_copy / "modules" / "documents.yaml", lambda data: data.update(requires=["shipping"]))
+    edit_yaml(content_copy / "modules" / "documents.yaml", lambda data: data.update(requires=["shipping_by_camel"]))
     problems = check_all(content_dir=content_copy, locales_dir=default_locales_dir())
     assert len(problems) == 1
-    assert "conversations/modules/documents.yaml" in problems[0] and "'shipping'" in problems[0]
+    assert "conversations/modules/documents.yaml" in problems[0] and "'shipping_by_camel'" in problems[0]
+
+
+def test_a_quiz_a_guesser_passes_by_tapping_the_longest_option_is_refused(content_copy: Path):
+    def longest_is_right(data):
+        for question in data["quiz"][:2]:  # two of five: more than a third
+            for option in question["options"]:
+                if option.get("correct"):
+                    option["text"] = "The right answer, written out far longer than any other option"
+
+    edit_yaml(content_copy / "modules" / "incoterms.yaml", longest_is_right)
+    problems = check_all(content_dir=content_copy, locales_dir=default_locales_dir())
+    assert any("module 'incoterms' [en]: the correct option is the only longest one in 2 of 5 questions" in p for p in problems), problems
+
+
+def test_hindi_that_uses_a_word_the_glossary_rejects_is_flagged(locales_copy: Path, content: Content):
+    lesson = content.module("export_ready").lessons[0].text
+    po = locales_copy / "hi" / "LC_MESSAGES" / "export_ready.po"
+    assert not any("glossary" in p for p in check_all(locales_dir=locales_copy))
+    edit_po(po, lambda catalog: set_translation(catalog, lesson, catalog.get(lesson).string + " क्रेता से पूछें।"))
+    [flagged] = [p for p in check_all(locales_dir=locales_copy) if "glossary" in p]
+    assert "uses 'क्रेता'" in flagged and "'buyer' is 'ख़रीदार'" in flagged
 
 
 # ----------------------------------------------------------------- broken translations
