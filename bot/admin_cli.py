@@ -47,6 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     stats.add_argument("--sector", help="sector id or name")
     stats.add_argument("--lang", choices=["hi", "en"])
     stats.add_argument("--chart", type=Path, metavar="FILE", help="also write the funnel chart as a PNG")
+    stats.add_argument("--chart-lang", choices=("en", "hi"), default="en", help="the chart's language (default en)")
     stats.set_defaults(func=cmd_stats)
 
 
@@ -207,7 +208,9 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         scope = describe_filters(filters, vocab, app.texts, "en")
         print(plain(stats.text(funnel, f"<b>Funnel</b> ({scope})", "en")))
         if args.chart:
-            args.chart.write_bytes(await asyncio.to_thread(stats.chart, funnel, scope))
+            chart_lang = args.chart_lang
+            chart_scope = scope if chart_lang == "en" else describe_filters(filters, vocab, app.texts, chart_lang)
+            args.chart.write_bytes(await asyncio.to_thread(stats.chart, funnel, chart_scope, chart_lang))
             print(f"\nChart written to {args.chart}")
         return 0
     finally:

@@ -178,3 +178,26 @@ async def test_stats_in_chat_for_admins_text_and_chart(tmp_path: Path):
             assert photo.kind == "photo" and photo.photo.startswith(PNG) and len(photo.photo) > 10_000
             assert photo.caption == "फ़नल (सभी कारोबारी)"
             assert api.refusals == []
+
+
+async def test_the_chart_speaks_the_admins_language_with_whole_number_ticks(app: App, monkeypatch):
+    from bot import pictures
+    from bot.core.funnel import describe_filters
+
+    written: list[str] = []
+    real = pictures.Canvas.text
+    monkeypatch.setattr(pictures.Canvas, "text", lambda self, x, y, text, *a, **k: written.append(text) or real(self, x, y, text, *a, **k))
+    stats = StatsService(app.db, app.engine.content, app.texts)
+    funnel = await stats.funnel(Filters())
+    scope = describe_filters(Filters(), app.broadcasts.vocab, app.texts, "hi")
+    png = stats.chart(funnel, scope, "hi")
+    assert png.startswith(PNG)
+    assert "कारोबारी" in written  # the axis is named, in Hindi
+    assert app.texts.gettext("hi", path_stage_label(funnel)) in written  # the stages too
+    ticks = [w for w in written if w.isdigit()]
+    assert ticks and ticks[0] == "0" and all(int(b) > int(a) for a, b in zip(ticks, ticks[1:]))  # whole owners, rising
+    assert not any("." in w for w in written if w.replace(".", "").isdigit())
+
+
+def path_stage_label(funnel) -> str:
+    return next(s.label for s in funnel if s.module is None)

@@ -744,7 +744,7 @@ class Screen:
         scope = describe_filters(filters, self.bc.vocab, self.role.texts, self.lang)
         heading = self._(N_("<b>Funnel</b> ({scope})"), scope=scope)
         if chart:
-            png = await asyncio.to_thread(self.role.stats.chart, funnel, describe_filters(filters, self.bc.vocab, self.role.texts, "en"))
+            png = await asyncio.to_thread(self.role.stats.chart, funnel, scope, self.lang)
             self.outputs.append(Photo(png, heading, "funnel.png"))
         else:
             self.say(self.role.stats.text(funnel, heading, self.lang))
