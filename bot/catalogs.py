@@ -46,11 +46,17 @@ def yaml_strings(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
 CREATION_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def code_strings(package_dir: Path) -> Iterator[tuple[str, str]]:
-    """``(file:line, text)`` for every ``_()``/``N_()`` string in the Python package."""
+def code_strings(package_dir: Path) -> Iterator[tuple[str, str | tuple[str, str]]]:
+    """``(file:line, text)`` for every ``_()``/``N_()`` string in the Python package; a ``P_()``
+    message gives its ``(singular, plural)``."""
     for py in sorted(package_dir.rglob("*.py")):
         with py.open("rb") as handle:
-            for lineno, _func, message, _comments in extract_python(handle, ["_", "N_"], [], {}):
+            for lineno, func, message, _comments in extract_python(handle, ["_", "N_", "P_"], [], {}):
+                if func == "P_" and isinstance(message, tuple):
+                    forms = tuple(m for m in message if m is not None)  # a trailing comma adds a None
+                    if len(forms) == 2 and all(isinstance(m, str) and m for m in forms):
+                        yield f"{py.relative_to(package_dir.parent)}:{lineno}", forms  # singular and plural
+                        continue
                 if isinstance(message, tuple):  # _("text {n}", n=...) arrives as ("text {n}", None)
                     message = message[0]
                 if isinstance(message, str) and message:
@@ -103,7 +109,7 @@ def update(locales_dir: Path | None = None, templates: dict[str, Catalog] | None
             catalog.fuzzy = False
             after = {m.id for m in catalog if m.id}
             added = len(after - before)
-            missing = sum(1 for m in catalog if m.id and (not m.string or m.fuzzy))
+            missing = sum(1 for m in catalog if m.id and (not m.string or not all(m.string) or m.fuzzy))
             _write(po_path, catalog)
             report.append(f"{po_path.relative_to(locales_dir.parent)}: {len(after)} strings, {added} new, {missing} to translate")
     return report

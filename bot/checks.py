@@ -54,18 +54,24 @@ def check_catalogs(locales_dir: Path, content_dir: Path) -> Iterator[str]:
                     continue
                 where = ", ".join(message.auto_comments) or ", ".join(f"{f}:{n}" for f, n in message.locations)
                 found = catalog.get(message.id)
-                if found is None or not found.string:
-                    yield f"{shown}: no translation for {message.id[:60]!r} ({where}); run `make i18n` and translate it"
+                plural = isinstance(message.id, (tuple, list))
+                english = message.id[1] if plural else message.id  # a count's forms are checked against the plural
+                name = (message.id[0] if plural else message.id)[:60]
+                forms = list(found.string) if found is not None and plural and isinstance(found.string, (tuple, list)) else (
+                    [found.string] if found is not None else [])
+                if found is None or not forms or not all(forms):
+                    yield f"{shown}: no translation for {name!r} ({where}); run `make i18n` and translate it"
                     continue
                 if found.fuzzy:
-                    yield f"{shown}: translation of {message.id[:60]!r} is marked fuzzy ({where}); check it and remove the fuzzy flag"
+                    yield f"{shown}: translation of {name!r} is marked fuzzy ({where}); check it and remove the fuzzy flag"
                     continue
-                source, target = placeholders(message.id), placeholders(found.string)
-                if target is None or source != target:
-                    yield f"{shown}: placeholders differ for {message.id[:60]!r}: English {sorted(source or [])}, translation {sorted(target or [])}"
-                for tag in ("<b>", "</b>", "<i>", "</i>"):
-                    if message.id.count(tag) != found.string.count(tag):
-                        yield f"{shown}: {tag} appears {message.id.count(tag)}× in English but {found.string.count(tag)}× in the translation of {message.id[:60]!r}"
+                for form in forms:
+                    source, target = placeholders(english), placeholders(form)
+                    if target is None or source != target:
+                        yield f"{shown}: placeholders differ for {name!r}: English {sorted(source or [])}, translation {sorted(target or [])}"
+                    for tag in ("<b>", "</b>", "<i>", "</i>"):
+                        if english.count(tag) != form.count(tag):
+                            yield f"{shown}: {tag} appears {english.count(tag)}× in English but {form.count(tag)}× in the translation of {name!r}"
 
 
 def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
@@ -150,9 +156,10 @@ def check_glossary(content_dir: Path, locales_dir: Path) -> Iterator[str]:
                 catalog = read_po(handle)
             shown = po.relative_to(locales_dir.parent) if locales_dir.parent in po.parents else po
             for message in catalog:
-                if not message.id or not isinstance(message.string, str) or not message.string:
+                text = " ".join(message.string) if isinstance(message.string, (tuple, list)) else message.string
+                if not message.id or not text:
                     continue
-                words = set(_WORD_BREAK.split(message.string))
+                words = set(_WORD_BREAK.split(text))
                 for word in sorted(words & set(avoid)):
                     english, chosen = avoid[word]
                     yield (f"{shown}: {message.id[:50]!r} uses {word!r}; the glossary's Hindi for "

@@ -31,11 +31,16 @@ def default_locales_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "locales"
 
 
+# Which form a count takes (gettext's Plural-Forms of each catalog): Hindi "nplurals=2; plural=(n > 1)".
+PLURAL_INDEX = {"en": lambda n: int(n != 1), "hi": lambda n: int(n > 1)}
+
+
 class Catalogs:
     """All translations for all languages, and locale-aware formatting (the core's ``Texts``)."""
 
-    def __init__(self, tables: dict[str, dict[str, str]]):
+    def __init__(self, tables: dict[str, dict[str, str]], plurals: dict[str, dict[str, tuple[str, ...]]] | None = None):
         self._tables = tables
+        self._plurals = plurals or {}  # lang -> English singular -> the translated forms
         self._memo: dict[tuple, str] = {}  # formatted numbers: Babel is slow and turns repeat them
 
     def _memoized(self, key: tuple, make) -> str:
@@ -51,16 +56,31 @@ class Catalogs:
         """Read every non-fuzzy translation from ``locales_dir/<lang>/LC_MESSAGES/*.po``."""
         root = locales_dir or default_locales_dir()
         tables: dict[str, dict[str, str]] = {}
+        plurals: dict[str, dict[str, tuple[str, ...]]] = {}
         for lang in LANGUAGES:
             table: dict[str, str] = {}
+            forms: dict[str, tuple[str, ...]] = {}
             for po in sorted((root / lang / "LC_MESSAGES").glob("*.po")):
                 with po.open("rb") as handle:
                     catalog = read_po(handle, locale=lang)
                 for message in catalog:
-                    if message.id and isinstance(message.id, str) and message.string and not message.fuzzy:
+                    if not message.id or message.fuzzy:
+                        continue
+                    if isinstance(message.id, str) and message.string:
                         table[message.id] = message.string
-            tables[lang] = table
-        return cls(tables)
+                    elif isinstance(message.id, (tuple, list)) and message.string and all(message.string):
+                        forms[message.id[0]] = tuple(message.string)
+            tables[lang], plurals[lang] = table, forms
+        return cls(tables, plurals)
+
+    def ngettext(self, lang: str, singular: str, plural: str, n: int) -> str:
+        """The form for the count ``n``: English "1 owner" / "2 owners"; Hindi by its catalog's
+        rule (one form for 0 and 1, another above), English when there is no translation."""
+        forms = self._plurals.get(lang, {}).get(singular)
+        if not forms:
+            return singular if n == 1 else plural
+        index = PLURAL_INDEX.get(lang, PLURAL_INDEX["en"])(n)
+        return forms[min(index, len(forms) - 1)]
 
     def gettext(self, lang: str, msgid: str) -> str:
         """``msgid`` in ``lang``, or the English msgid when there is no translation."""

@@ -52,3 +52,26 @@ def test_updating_the_catalogs_is_deterministic_and_they_are_up_to_date(tmp_path
                    if p.read_bytes() != (committed / p.relative_to(copy)).read_bytes()]
         assert changed == [], f"run `make i18n` and commit: {changed}"
     assert len(list(copy.rglob("*.po"))) >= 8
+
+
+def test_a_count_takes_its_languages_form():
+    from bot.core.session import P_
+    from bot.i18n import Catalogs
+
+    texts = Catalogs.load()
+    queued = P_("⏹ Broadcast #{id} cancelled: {n} message will not be sent.", "⏹ Broadcast #{id} cancelled: {n} messages will not be sent.")
+    assert texts.ngettext("en", *queued, 1).format(id=3, n=1) == "⏹ Broadcast #3 cancelled: 1 message will not be sent."
+    assert texts.ngettext("en", *queued, 4).format(id=3, n=4) == "⏹ Broadcast #3 cancelled: 4 messages will not be sent."
+    one, many = texts.ngettext("hi", *queued, 1), texts.ngettext("hi", *queued, 4)
+    assert "भेजा जाएगा" in one and "भेजे जाएँगे" in many  # Hindi: one form for 0 and 1, another above
+    assert texts.ngettext("hi", *queued, 0) == one
+    # A message nobody translated falls back to English, in the right form.
+    assert texts.ngettext("hi", "{n} camel", "{n} camels", 2) == "{n} camels"
+
+
+def test_plural_messages_are_extracted_with_both_forms():
+    from bot.catalogs import extract
+
+    code = extract()["messages"]
+    message = code.get(("about {n} minute", "about {n} minutes"))
+    assert message is not None and message.pluralizable and message.id == ("about {n} minute", "about {n} minutes")

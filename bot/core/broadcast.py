@@ -15,7 +15,7 @@ import re
 from .content import Module
 from .messages import Choice, Say
 from .segments import Problem
-from .session import N_, Texts
+from .session import N_, P_, Texts
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 ANNOUNCEMENT_MAX = 3000  # leaves room for the footer within Telegram's 4096
@@ -111,5 +111,5 @@ def duration(seconds: float, texts: Texts, lang: str) -> str:
         return tr(N_("under a minute"))
     minutes = math.ceil(seconds / 60)
     if minutes < 60:
-        return tr(N_("about {n} minutes")).format(n=texts.number(lang, minutes))
+        return texts.ngettext(lang, *P_("about {n} minute", "about {n} minutes"), minutes).format(n=texts.number(lang, minutes))
     return tr(N_("about {h} h {m} min")).format(h=texts.number(lang, minutes // 60), m=texts.number(lang, minutes % 60))

@@ -45,10 +45,19 @@ class Texts(Protocol):
     def money(self, lang: str, rupees: int) -> str:
         """A rupee amount the way owners say it: ₹40 lakh, ₹1.5 crore, ₹5,000."""
 
+    def ngettext(self, lang: str, singular: str, plural: str, n: int) -> str:
+        """The form of a message for the count ``n`` in ``lang`` ("1 owner", "3 owners")."""
+
 
 def N_(msgid: str) -> str:
     """Mark a string for translation without translating it yet (gettext convention)."""
     return msgid
+
+
+def P_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message whose words depend on a count ("{n} owner" / "{n} owners"); translate it
+    with ``TurnContext.p_`` or ``Texts.ngettext``, which pick the language's form for the count."""
+    return (singular, plural)
 
 
 @dataclass
@@ -142,6 +151,10 @@ class TurnContext:
         """``msgid`` translated into the user's language, with ``values`` filled in."""
         text = self.texts.gettext(self.s.lang, msgid)
         return text.format(**values) if values else text
+
+    def p_(self, forms: tuple[str, str], count: int, /, **values: object) -> str:
+        """``forms`` (from ``P_``) in the user's language, in the form for ``count``."""
+        return self.texts.ngettext(self.s.lang, forms[0], forms[1], count).format(**values)
 
     def esc(self, value: object) -> str:
         """User-supplied ``value`` made safe to put into a chat-HTML message."""

@@ -25,7 +25,7 @@ from ..core.engine import HELP
 from ..core.funnel import describe_filters, parse_filters
 from ..core.messages import Choice, Inbound, InKind, Outbound, Photo, Picked, Say, Toast
 from ..core.segments import LANG_NAMES, MODULE_STATUSES, STATUS_LABELS, Problem, Segment, Vocabulary, describe, validate
-from ..core.session import N_
+from ..core.session import N_, P_
 from ..i18n import Catalogs
 from ..storage.broadcasts import UNSENT, BroadcastRow, Draft, SqliteBroadcasts
 from ..storage.db import Database
@@ -357,6 +357,10 @@ class Screen:
 
     def num(self, n: int) -> str:
         return self.role.texts.number(self.lang, n)
+
+    def p_(self, forms: tuple[str, str], count: int, /, **values: Any) -> str:
+        """``forms`` (from ``P_``) in the admin's language, in the form for ``count``."""
+        return self.role.texts.ngettext(self.lang, forms[0], forms[1], count).format(**values)
 
     def say(self, text: str, choices: list[Choice] | tuple[Choice, ...] = (), columns: int = 1, replace: bool = False) -> None:
         self.outputs.append(Say(text, tuple(choices), columns, replace=replace))
@@ -709,12 +713,12 @@ class Screen:
             draft=self.d,
         )
         self.say(
-            self._(
-                N_(
-                    "✅ Broadcast #{id} is queued for {count} owners, starting {when}. A status message here will show "
-                    "its progress. /broadcast_cancel stops it."
+            self.p_(
+                P_(
+                    "✅ Broadcast #{id} is queued for {count} owner, starting {when}. A status message here will show its progress. /broadcast_cancel stops it.",
+                    "✅ Broadcast #{id} is queued for {count} owners, starting {when}. A status message here will show its progress. /broadcast_cancel stops it.",
                 ),
-                id=broadcast_id, count=self.num(recipients), when=self.bc.when_text(plan.send_at, self.lang),
+                recipients, id=broadcast_id, count=self.num(recipients), when=self.bc.when_text(plan.send_at, self.lang),
             )
         )
 
@@ -732,7 +736,8 @@ class Screen:
             return
         for broadcast_id, cancelled in results:
             self.say(
-                self._(N_("⏹ Broadcast #{id} cancelled: {n} messages will not be sent."), id=broadcast_id, n=self.num(cancelled))
+                self.p_(P_("⏹ Broadcast #{id} cancelled: {n} message will not be sent.", "⏹ Broadcast #{id} cancelled: {n} messages will not be sent."),
+                        cancelled, id=broadcast_id, n=self.num(cancelled))
             )
 
     async def stats_command(self, args: str) -> None:
