@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core import leads as L
 from bot.core import training
 from bot.core.content import Content, Module
 from bot.core.engine import Engine
@@ -971,3 +972,34 @@ def test_no_sequence_of_events_breaks_the_engine(engine: Engine, content: Conten
             assert 0 <= p.question <= len(module.quiz) and 0 <= p.score <= len(module.quiz)
         seen += [c.id for say in says(turn.outputs) for c in say.choices]
         session = new
+
+
+def test_after_confirming_the_profile_an_answer_can_be_changed_and_the_score_follows(chat: Chat, content: Content):
+    assert chat.profile["iec"] == "no"
+    before = L.readiness(content.qualification, content, chat.profile, chat.session.progress).score
+    chat.say("/profile")
+    details = says(chat.last.outputs)[0]
+    assert "Your details:" in details.text and [c.label for c in details.choices] == ["Change an answer"]
+    chat.send(Inbound.tap(details.choices[0].id))
+    assert "Which answer do you want to change?" in chat.text
+    chat.tap("IEC")
+    assert chat.session.flow == "onboarding" and chat.session.step == "iec"
+    chat.say("yes")
+    assert chat.session.step == "summary" and "IEC: Yes" in chat.text
+    assert [e.data for e in chat.kinds("profile_changed")] == [{"field": "iec"}]
+    chat.tap("Confirm")
+    assert chat.profile["iec"] == "yes" and chat.session.onboarded and chat.session.flow == "menu"
+    assert f"Your export readiness is now {before + 15}/100" in chat.text
+    assert len(chat.kinds("onboarding_confirmed")) == 1  # confirmed once, long ago: nothing starts over
+
+
+def test_changing_an_answer_can_be_cancelled_and_old_profile_buttons_are_harmless(chat: Chat):
+    chat.say("/profile")
+    edit = says(chat.last.outputs)[0].choices[0].id
+    chat.send(Inbound.tap(edit))
+    chat.say("/cancel")
+    assert "Okay, cancelled." in chat.text and chat.session.flow == "menu" and not chat.session.draft
+    fresh = chat.engine.new_session("en")
+    turn = chat.engine.handle(fresh, Inbound.tap(edit))  # someone not onboarded taps it
+    assert not any("Which answer" in o.text for o in says(turn.outputs))
+    assert not [e for e in turn.events if e.kind == "profile_changed"] and not turn.session.draft.get("reedit")

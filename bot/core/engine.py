@@ -55,6 +55,11 @@ HELP = N_(
 )
 
 
+EDIT_PROFILE = "profile:edit"  # /profile's "Change an answer": valid whenever the profile is confirmed
+PROFILE_UPDATED = N_("✅ Your details are updated.")
+PROFILE_UPDATED_SCORE = N_("✅ Your details are updated. Your export readiness is now {score}/100 (/score shows why).")
+
+
 class Engine:
     """Pure conversation logic over ``content`` and ``texts``."""
 
@@ -117,7 +122,11 @@ class Engine:
                 t.say(t._("Okay, cancelled."))
             else:
                 t.say(t._("There is nothing to cancel."))
-            if editing and s.flow == "onboarding" and "summary" in self.flow.steps:
+            if s.draft.pop("reedit", None) and s.flow == "onboarding":  # the profile stays as it is now
+                s.flow, s.step = "menu", ""
+                t.advance()
+                self.ask_current(t, again=True)
+            elif editing and s.flow == "onboarding" and "summary" in self.flow.steps:
                 self._goto(t, "summary")  # changing an answer was cancelled: back to the summary
             else:
                 if detour:
@@ -128,7 +137,9 @@ class Engine:
             t.advance()
             self._ask_current_detour(t)
         elif name == "profile":
-            if s.consent == "given" and s.profile:
+            if s.consent == "given" and s.profile and s.onboarded:  # confirmed: any answer can still be changed
+                t.say(self.summary_text(t, t._("Your details:")), [Choice(EDIT_PROFILE, t._("Change an answer"))])
+            elif s.consent == "given" and s.profile:
                 t.say(self.summary_text(t, t._("Your details:")))
             else:
                 t.say(t._("You have not told me anything yet."))
@@ -258,6 +269,9 @@ class Engine:
     def _tap(self, t: TurnContext, payload: str) -> None:
         if payload.startswith("go:"):
             training.go(self, t, payload[3:])
+            return
+        if payload == EDIT_PROFILE:
+            self._edit_profile(t)
             return
         seq, _, value = payload.partition(":")
         if seq != str(t.s.seq) or not value:
@@ -529,6 +543,20 @@ class Engine:
         t.s.profile[step.field] = text
         self._next(t, step)
 
+    def _edit_profile(self, t: TurnContext) -> None:
+        """/profile → "Change an answer" after the profile was confirmed: pick an answer, give it
+        again, confirm; the score and the lead follow each change (``profile_changed``)."""
+        s = t.s
+        if not (s.onboarded and s.consent == "given"):
+            t.outputs.append(Toast(t._("That button is from an earlier message. Please use the latest one.")))
+            return
+        s.draft.pop("detour", None)
+        s.flow, s.step = "onboarding", "summary"
+        s.draft.update(picking_field=True, reedit=True)
+        t.advance()
+        t.outputs.append(Picked(t._("Change an answer")))
+        self._ask_step(t, self.flow.step("summary"))
+
     def _answer_summary(self, t: TurnContext, step: Step, value: str, tapped: bool) -> None:
         s = t.s
         if s.draft.get("picking_field"):
@@ -557,7 +585,19 @@ class Engine:
                 choice = "confirm"
             elif yes is False or key in {fold(t._("Change an answer")), "change", "2"}:
                 choice = "change"
-        if choice == "confirm":
+        if choice == "confirm" and s.draft.get("reedit"):  # a change after the profile was confirmed
+            if tapped:
+                t.outputs.append(Picked(t._("Confirm")))
+            s.draft.clear()
+            s.flow, s.step = "menu", ""
+            rules = self.content.qualification
+            if rules is not None:
+                result = leads.readiness(rules, self.content, s.profile, s.progress)
+                t.say(t._(PROFILE_UPDATED_SCORE, score=t.num(result.score)))
+            else:
+                t.say(t._(PROFILE_UPDATED))
+            self.ask_current(t, again=True)
+        elif choice == "confirm":
             if tapped:
                 t.outputs.append(Picked(t._("Confirm")))
             s.onboarded = True
@@ -579,6 +619,8 @@ class Engine:
     def _next(self, t: TurnContext, step: Step) -> None:
         """Move on after a valid answer (back to the summary when an answer was being changed)."""
         t.emit("answer", step=step.id, step_kind=step.kind)
+        if t.s.draft.get("reedit"):
+            t.emit("profile_changed", field=step.field)
         if t.s.draft.pop("editing", False):
             self._goto(t, "summary" if "summary" in self.flow.steps else step.id)
             return
