@@ -121,7 +121,7 @@ class ReplyQueue:
                     await self._wait(key, rows[index:], RetryLater(f"no sender for channel {key[0]!r} yet", 5.0))
                     return
                 try:
-                    await sender.reply(self._drawn(row))
+                    await sender.reply(await self._drawn(row))
                 except RetryLater as exc:
                     await self._wait(key, rows[index:], exc)
                     return
@@ -145,11 +145,19 @@ class ReplyQueue:
                 if self._flusher is None or self._flusher.done():
                     self._flusher = asyncio.create_task(self._flush_sent(SENT_FLUSH))
 
-    def _drawn(self, row: OutboxRow) -> OutboxRow:
-        """``row`` with its named picture drawn, in the row's language (the outbox keeps only the name)."""
+    async def _drawn(self, row: OutboxRow) -> OutboxRow:
+        """``row`` with its named picture drawn, in the row's language (the outbox keeps only the name).
+
+        Drawn off the event loop (the first drawing of a diagram takes ~0.1 s); a name the content
+        no longer has (a diagram removed by an upgrade while its reply waited) is refused, not retried.
+        """
         output = row.output
         if isinstance(output, Photo) and output.ref and not output.data and self.pictures is not None:
-            return replace(row, output=replace(output, data=self.pictures(output.ref, row.lang)))
+            try:
+                data = await asyncio.to_thread(self.pictures, output.ref, row.lang)
+            except KeyError:
+                raise Refused(f"no picture named {output.ref!r} in the content any more") from None
+            return replace(row, output=replace(output, data=data))
         return row
 
     async def _flush_sent(self, delay: float = 0.0) -> None:
