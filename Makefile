@@ -11,6 +11,12 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# Hindi in pictures is shaped by HarfBuzz through Pillow's libraqm, which loads FriBiDi from the system.
+	@$(BIN)/python -c 'from PIL import features; raise SystemExit(not features.check("raqm"))' 2>/dev/null || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing libfribidi0 (needed to draw Hindi text)"; \
+	    apt-get install -y -q libfribidi0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libfribidi0 >/dev/null; }; \
+	  else echo "Note: install libfribidi0 (e.g. sudo apt-get install libfribidi0) so Hindi text in pictures is shaped"; fi; }
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -93,7 +93,7 @@ async def build_app(
     leads = LeadService(db, outbox, content, texts, clock, settings)
     conversations.on_events(leads.on_events)
     dispatcher.add(StaffRole(leads))
-    certificates = CertificateService(db, content, texts, clock, replies)
+    certificates = CertificateService(db, content, texts, clock, replies, settings.bot_username)
     conversations.on_events(certificates.on_events)
     dispatcher.add(CertificateRole(certificates))
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)

@@ -23,9 +23,10 @@ from babel.messages.pofile import read_po
 from .catalogs import TARGET_LANGS, extract
 from .channels.whatsapp import BODY_MAX, TEXT_MAX, to_whatsapp
 from .content import default_content_dir, load_content, read_yaml
-from .core.content import BUTTON_MAX, EXPLANATION_MAX, LESSON_MAX, OPTION_MAX, QUESTION_MAX, Content, ContentError
+from .core.content import BUTTON_MAX, DIAGRAM_LABEL_MAX, EXPLANATION_MAX, LESSON_MAX, OPTION_MAX, QUESTION_MAX, Content, ContentError
 from .core.engine import BUTTON_LABELS
 from .i18n import Catalogs, default_locales_dir
+from .pictures import ShapingUnavailable, require_shaping
 
 TELEGRAM_TEXT_MAX = 4096
 
@@ -104,6 +105,12 @@ def check_lengths(content: Content, texts: Catalogs) -> Iterator[str]:
             yield from over(tr(module.summary), OPTION_MAX, f"{where}, field 'summary'")
             for lesson in module.lessons:
                 yield from over(tr(lesson.text), LESSON_MAX, f"{where}, lesson '{lesson.id}', field 'text'")
+                if lesson.diagram is not None:  # a translated label must still fit its box
+                    d, there = lesson.diagram, f"{where}, lesson '{lesson.id}', diagram"
+                    yield from over(tr(d.caption), 1024, f"{there}, field 'caption'")
+                    for label in (d.note, *(x for item in d.items for x in (item.label, item.who, item.detail, item.total))):
+                        if label:
+                            yield from over(tr(label), DIAGRAM_LABEL_MAX, f"{there}, label {label[:30]!r}")
             for question in module.quiz:
                 yield from over(tr(question.text), QUESTION_MAX, f"{where}, question '{question.id}', field 'text'")
                 yield from over(tr(question.explanation), EXPLANATION_MAX, f"{where}, question '{question.id}', field 'explanation'")
@@ -160,7 +167,8 @@ def check_glossary(content_dir: Path, locales_dir: Path) -> Iterator[str]:
                 if not message.id or not text:
                     continue
                 words = set(_WORD_BREAK.split(text))
-                for word in sorted(words & set(avoid)):
+                found = (words & set(avoid)) | {w for w in avoid if " " in w and w in text}  # phrases too
+                for word in sorted(found):
                     english, chosen = avoid[word]
                     yield (f"{shown}: {message.id[:50]!r} uses {word!r}; the glossary's Hindi for "
                            f"'{english}' is {chosen!r} (conversations/glossary.yaml)")
@@ -179,4 +187,8 @@ def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) 
     problems += list(check_lengths(content, texts))
     problems += list(check_guessable(content, texts))
     problems += list(check_glossary(content_dir, locales_dir))
+    try:
+        require_shaping()
+    except ShapingUnavailable as exc:
+        problems.append(f"pictures: {exc}")
     return problems

@@ -5,9 +5,10 @@ consonant, the reph of र्). Pillow shapes with HarfBuzz through libraqm (bun
 without it, Devanagari would be drawn letter by letter, which reads as broken Hindi, so
 ``require_shaping`` refuses to draw instead.
 
-The fonts are vendored in bot/fonts (SIL Open Font License, see OFL.txt): Noto Sans for Latin and
-Noto Sans Devanagari for Hindi. A line that mixes the two scripts ("IEC का रजिस्ट्रेशन") is cut
-into runs, and each run is drawn in its own font on one baseline.
+The fonts are vendored in bot/fonts (SIL Open Font License, see OFL.txt): Noto Sans for Latin,
+Noto Sans Devanagari for Hindi, and Noto Sans for the other Indian scripts an owner's name may be
+written in (Tamil, Bengali, Gurmukhi, Gujarati, Telugu, Kannada, Malayalam, Odia). A line that
+mixes scripts ("IEC का रजिस्ट्रेशन") is cut into runs, each drawn in its own font on one baseline.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, features
 
 FONTS = Path(__file__).parent / "fonts"
-DEVANAGARI = range(0x0900, 0x0980)
-# Marks both scripts use (the danda, Vedic signs) and joiners stay with the run they are in.
+# The Indian scripts an owner may write a name in, by Unicode block; Latin is the rest. Devanagari
+# has a bold face; the others are drawn in their regular face, bold or not.
+SCRIPTS = (
+    (0x0900, 0x097F, "Devanagari"), (0x0980, 0x09FF, "Bengali"), (0x0A00, 0x0A7F, "Gurmukhi"),
+    (0x0A80, 0x0AFF, "Gujarati"), (0x0B00, 0x0B7F, "Oriya"), (0x0B80, 0x0BFF, "Tamil"),
+    (0x0C00, 0x0C7F, "Telugu"), (0x0C80, 0x0CFF, "Kannada"), (0x0D00, 0x0D7F, "Malayalam"),
+)
+# Marks every script shares (spaces, digits, punctuation) and joiners stay with the run they are in.
 _NEUTRAL = set(" \u00a0\u200c\u200d.,:;!?()-–—'\"‘’“”/%+×…•→") | set("0123456789")
 
 INK = (33, 37, 41)
@@ -37,33 +44,41 @@ class ShapingUnavailable(RuntimeError):
 def require_shaping() -> None:
     """Raise unless Pillow can shape complex scripts."""
     if not features.check("raqm"):
-        raise ShapingUnavailable("Pillow has no libraqm: Hindi would be drawn unshaped; install Pillow's wheel from PyPI")
+        raise ShapingUnavailable(
+            "Pillow cannot shape Hindi here: its libraqm needs FriBiDi from the system "
+            "(Debian/Ubuntu: apt-get install libfribidi0); certificates, diagrams and charts wait until then"
+        )
 
 
-@lru_cache(maxsize=32)
-def font(size: int, bold: bool = False, devanagari: bool = False) -> ImageFont.FreeTypeFont:
-    """The vendored font for one script, weight and size."""
-    name = f"NotoSans{'Devanagari' if devanagari else ''}-{'Bold' if bold else 'Regular'}.ttf"
-    return ImageFont.truetype(str(FONTS / name), size, layout_engine=ImageFont.Layout.RAQM)
+@lru_cache(maxsize=64)
+def font(size: int, bold: bool = False, script: str = "") -> ImageFont.FreeTypeFont:
+    """The vendored font for one script ("" for Latin), weight and size."""
+    weight = "Bold" if bold and script in ("", "Devanagari") else "Regular"
+    return ImageFont.truetype(str(FONTS / f"NotoSans{script}-{weight}.ttf"), size, layout_engine=ImageFont.Layout.RAQM)
 
 
-def is_devanagari(ch: str) -> bool:
-    return ord(ch) in DEVANAGARI
+def script_of(ch: str) -> str:
+    """The Indian script ``ch`` belongs to, or "" (Latin, and everything else)."""
+    code = ord(ch)
+    for low, high, name in SCRIPTS:
+        if low <= code <= high:
+            return name
+    return ""
 
 
-def runs(text: str) -> list[tuple[bool, str]]:
-    """``text`` cut into ``(devanagari, chunk)`` runs; digits, spaces and punctuation join the run
+def runs(text: str) -> list[tuple[str, str]]:
+    """``text`` cut into ``(script, chunk)`` runs; digits, spaces and punctuation join the run
     they are in (the first run takes any that lead)."""
-    out: list[tuple[bool, str]] = []
+    out: list[tuple[str, str]] = []
     for ch in text:
         if ch in _NEUTRAL and out:
             out[-1] = (out[-1][0], out[-1][1] + ch)
             continue
-        deva = is_devanagari(ch) if ch not in _NEUTRAL else False
-        if out and out[-1][0] == deva:
-            out[-1] = (deva, out[-1][1] + ch)
+        script = script_of(ch) if ch not in _NEUTRAL else ""
+        if out and out[-1][0] == script:
+            out[-1] = (script, out[-1][1] + ch)
         else:
-            out.append((deva, ch))
+            out.append((script, ch))
     return out
 
 
@@ -84,7 +99,7 @@ class Canvas:
 
     def width_of(self, text: str, size: int, bold: bool = False) -> float:
         draw = self.draw
-        return sum(draw.textlength(chunk, font=font(size, bold, deva)) for deva, chunk in runs(text))
+        return sum(draw.textlength(chunk, font=font(size, bold, script)) for script, chunk in runs(text))
 
     def text(self, x: float, baseline: float, text: str, size: int, *, bold: bool = False, fill=INK, align: str = "left") -> float:
         """Write one line with its baseline at ``baseline``; returns its width."""
@@ -94,8 +109,8 @@ class Canvas:
         elif align == "right":
             x -= width
         draw = self.draw
-        for deva, chunk in runs(text):
-            f = font(size, bold, deva)
+        for script, chunk in runs(text):
+            f = font(size, bold, script)
             draw.text((x, baseline), chunk, font=f, fill=fill, anchor="ls")
             x += draw.textlength(chunk, font=f)
         return width

@@ -98,12 +98,13 @@ def test_codes_are_read_forgivingly():
 
 
 def test_hindi_is_shaped_not_drawn_letter_by_letter(monkeypatch):
-    shaped = pictures.font(40, devanagari=True)
+    shaped = pictures.font(40, script="Devanagari")
     unshaped = ImageFont.truetype(str(pictures.FONTS / "NotoSansDevanagari-Regular.ttf"), 40, layout_engine=ImageFont.Layout.BASIC)
     # क्ष is one conjunct when shaped; unshaped it is क, a visible virama and ष side by side.
     assert shaped.getlength("क्ष") < 0.8 * unshaped.getlength("क्ष")
     # A line mixing the scripts is cut into runs, each drawn in a font that has its letters.
-    assert pictures.runs("IEC का नंबर: 123") == [(False, "IEC "), (True, "का नंबर: 123")]
+    assert pictures.runs("IEC का नंबर: 123") == [("", "IEC "), ("Devanagari", "का नंबर: 123")]
+    assert [script for script, _ in pictures.runs("முருகன் Exports")] == ["Tamil", ""]  # a Tiruppur owner's name
     monkeypatch.setattr(pictures.features, "check", lambda name: False)
     try:
         pictures.Canvas.new(10, 10)
@@ -144,3 +145,79 @@ async def test_a_lesson_diagram_arrives_as_a_picture_in_the_owners_language_and_
     payload = dump_reply(Photo(b"", "caption", "shipping.forwarder_broker.png", ref="shipping.forwarder_broker"), lang="hi")
     assert '"data"' not in payload and len(payload) < 200
     assert load_reply(payload)[0].ref == "shipping.forwarder_broker"
+
+
+async def test_an_erasure_while_the_certificate_is_drawn_wins(h: Harness):
+    from bot.services.certificates import new_code
+    from bot.storage.certificates import Certificate
+
+    h.api.add_user(341, first_name="Owner", language_code="en")
+    user_id = await seed_owner(h.app, 341, finished=True)
+    repo = h.app.certificates.repo
+    holder = await repo.holder(user_id)  # read before drawing …
+    h.api.send_text(341, "/delete_my_data")
+    await h.api.wait_for_message(341)
+    h.api.send_text(341, "yes")
+    await h.api.wait_for_message(341, lambda m: "deleted" in (m.text or ""))
+    certificate = Certificate(new_code(), "en", holder.owner_name, holder.business_name, holder.passed, 0)
+    assert await repo.issue(certificate, holder, [], 0) == (None, [])  # … stored after the erasure: nothing
+    assert await rows(h.app, "SELECT * FROM certificates") == []
+
+
+async def test_starting_again_withdraws_the_certificate(h: Harness):
+    await qualify(h, 351)
+    photo = await h.api.wait_for_message(351, lambda m: m.kind == "photo")
+    code = CODE.search(photo.caption).group(1)
+    h.api.send_text(351, "/restart")
+    await h.api.wait_for_message(351, lambda m: "cannot be undone" in (m.text or "") or "Start again" in (m.text or ""))
+    h.api.send_text(351, "yes")
+    await h.api.wait_idle(quiet=0.3)
+    h.api.add_user(352, first_name="Buyer", language_code="en")
+    h.api.send_text(352, "/verify " + code)
+    assert "withdrawn" in (await h.api.wait_for_message(352)).text
+
+
+async def test_a_certificate_that_cannot_be_drawn_now_never_worries_the_owner(h: Harness, monkeypatch):
+    def broken(certificate):
+        raise pictures.ShapingUnavailable("no FriBiDi on this machine")
+
+    monkeypatch.setattr(h.app.certificates, "draw", broken)
+    await qualify(h, 361)
+    await h.api.wait_idle(quiet=0.3)
+    assert not any("could not save" in (m.text or "") for m in h.api.messages(361))
+    assert await rows(h.app, "SELECT * FROM certificates") == []
+    monkeypatch.undo()
+    assert await h.app.certificates.catch_up() == 1  # the next run issues it
+    await h.api.wait_for_message(361, lambda m: m.kind == "photo")
+
+
+async def test_a_corrected_name_gets_a_new_certificate_and_the_old_code_is_withdrawn(h: Harness):
+    await qualify(h, 371)
+    first = await h.api.wait_for_message(371, lambda m: m.kind == "photo")
+    old = CODE.search(first.caption).group(1)
+    h.api.send_text(371, "/profile")
+    details = await h.api.wait_for_message(371, lambda m: "Your details:" in (m.text or ""))
+    h.api.tap_button(371, details, "Change an answer")
+    which = await h.api.wait_for_message(371, lambda m: "Which answer" in (m.text or ""))
+    h.api.tap_button(371, which, "Your name")
+    await h.api.wait_for_message(371, lambda m: "name" in (m.text or "").lower() and "?" in (m.text or ""))
+    h.api.send_text(371, "Asha Devi Sharma")
+    summary = await h.api.wait_for_message(371, lambda m: "Asha Devi Sharma" in (m.text or ""))
+    h.api.tap_button(371, summary, "Confirm")
+    second = await h.api.wait_for_message(371, lambda m: m.kind == "photo" and m.message_id != first.message_id)
+    new = CODE.search(second.caption).group(1)
+    assert new != old
+    h.api.add_user(372, first_name="Buyer", language_code="en")
+    h.api.send_text(372, "/verify " + old)
+    assert "withdrawn" in (await h.api.wait_for_message(372)).text
+    h.api.send_text(372, "/verify " + new)
+    assert "Asha Devi Sharma" in (await h.api.wait_for_message(372, lambda m: new in (m.text or ""))).text
+
+
+async def test_the_qr_code_opens_the_bot_and_checks_the_code(h: Harness):
+    await qualify(h, 381)
+    photo = await h.api.wait_for_message(381, lambda m: m.kind == "photo")
+    code = CODE.search(photo.caption).group(1)
+    h.api.add_user(382, first_name="Buyer", language_code="en")
+    h.api.send_text(382, "/start verify_" + code.replace("-", ""))  # what the QR code's t.me link sends
+    assert f"Certificate {code} is valid." in (await h.api.wait_for_message(382)).text

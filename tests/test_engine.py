@@ -986,19 +986,31 @@ def test_after_confirming_the_profile_an_answer_can_be_changed_and_the_score_fol
     assert chat.session.flow == "onboarding" and chat.session.step == "iec"
     chat.say("yes")
     assert chat.session.step == "summary" and "IEC: Yes" in chat.text
-    assert [e.data for e in chat.kinds("profile_changed")] == [{"field": "iec"}]
+    assert chat.kinds("profile_changed") == []  # nothing follows until the owner confirms
     chat.tap("Confirm")
+    assert [e.data for e in chat.kinds("profile_changed")] == [{"field": "iec"}]
     assert chat.profile["iec"] == "yes" and chat.session.onboarded and chat.session.flow == "menu"
     assert f"Your export readiness is now {before + 15}/100" in chat.text
     assert len(chat.kinds("onboarding_confirmed")) == 1  # confirmed once, long ago: nothing starts over
 
 
-def test_changing_an_answer_can_be_cancelled_and_old_profile_buttons_are_harmless(chat: Chat):
+def test_a_change_not_confirmed_leaves_the_details_as_they_were(chat: Chat):
     chat.say("/profile")
     edit = says(chat.last.outputs)[0].choices[0].id
     chat.send(Inbound.tap(edit))
+    chat.tap("Your name")
+    chat.say("Typo Namee")
+    assert chat.session.step == "summary" and "Typo Namee" in chat.text
     chat.say("/cancel")
-    assert "Okay, cancelled." in chat.text and chat.session.flow == "menu" and not chat.session.draft
+    assert "Okay, cancelled. Your details are as they were." in chat.text
+    assert chat.profile["owner_name"] == "Asha Devi" and chat.session.flow == "menu" and not chat.session.draft
+    # Leaving for the training in the middle of a change does the same.
+    chat.send(Inbound.tap(edit))
+    chat.tap("Your name")
+    chat.say("Someone Else")
+    chat.say("/learn")
+    assert chat.profile["owner_name"] == "Asha Devi" and not chat.session.draft.get("reedit")
+    assert chat.kinds("profile_changed") == []
     fresh = chat.engine.new_session("en")
     turn = chat.engine.handle(fresh, Inbound.tap(edit))  # someone not onboarded taps it
     assert not any("Which answer" in o.text for o in says(turn.outputs))

@@ -57,6 +57,7 @@ HELP = N_(
 
 EDIT_PROFILE = "profile:edit"  # /profile's "Change an answer": valid whenever the profile is confirmed
 PROFILE_UPDATED = N_("✅ Your details are updated.")
+EDIT_CANCELLED = N_("Okay, cancelled. Your details are as they were.")
 PROFILE_UPDATED_SCORE = N_("✅ Your details are updated. Your export readiness is now {score}/100 (/score shows why).")
 
 
@@ -90,6 +91,8 @@ class Engine:
     # ----------------------------------------------------------------- commands
     def _command(self, t: TurnContext, name: str, args: str) -> None:
         s = t.s
+        if s.draft.get("reedit") and name not in ("help", "cancel"):
+            self._drop_reedit(t)  # leaving a change half made keeps the details as they were
         if name == "start":
             if args.startswith("ref_") and len(args) <= 64:
                 t.emit("referral", code=args[4:])
@@ -115,6 +118,11 @@ class Engine:
             s.draft["detour"] = "language"
             t.advance()
             self._ask_language(t)
+        elif name == "cancel" and s.draft.get("reedit"):
+            self._drop_reedit(t)
+            t.say(t._(EDIT_CANCELLED))
+            t.advance()
+            self.ask_current(t, again=True)
         elif name == "cancel":
             detour = s.draft.pop("detour", None)
             editing = s.draft.pop("editing", None) or s.draft.pop("picking_field", None)
@@ -122,11 +130,7 @@ class Engine:
                 t.say(t._("Okay, cancelled."))
             else:
                 t.say(t._("There is nothing to cancel."))
-            if s.draft.pop("reedit", None) and s.flow == "onboarding":  # the profile stays as it is now
-                s.flow, s.step = "menu", ""
-                t.advance()
-                self.ask_current(t, again=True)
-            elif editing and s.flow == "onboarding" and "summary" in self.flow.steps:
+            if editing and s.flow == "onboarding" and "summary" in self.flow.steps:
                 self._goto(t, "summary")  # changing an answer was cancelled: back to the summary
             else:
                 if detour:
@@ -268,6 +272,8 @@ class Engine:
     # ----------------------------------------------------------------- answers
     def _tap(self, t: TurnContext, payload: str) -> None:
         if payload.startswith("go:"):
+            if t.s.draft.get("reedit"):
+                self._drop_reedit(t)  # off to a module in the middle of a change: the details as they were
             training.go(self, t, payload[3:])
             return
         if payload == EDIT_PROFILE:
@@ -543,6 +549,18 @@ class Engine:
         t.s.profile[step.field] = text
         self._next(t, step)
 
+    def _drop_reedit(self, t: TurnContext) -> None:
+        """Give up a change of the profile not confirmed: the answers as they were before it."""
+        s = t.s
+        before = s.draft.get("before")
+        if isinstance(before, dict):
+            s.profile.clear()
+            s.profile.update(before)
+        for key in ("reedit", "before", "editing", "picking_field", "maybe"):
+            s.draft.pop(key, None)
+        if s.flow == "onboarding":
+            s.flow, s.step = "menu", ""
+
     def _edit_profile(self, t: TurnContext) -> None:
         """/profile → "Change an answer" after the profile was confirmed: pick an answer, give it
         again, confirm; the score and the lead follow each change (``profile_changed``)."""
@@ -551,6 +569,8 @@ class Engine:
             t.outputs.append(Toast(t._("That button is from an earlier message. Please use the latest one.")))
             return
         s.draft.pop("detour", None)
+        if not s.draft.get("reedit"):  # the details as they were, for /cancel
+            s.draft["before"] = {k: list(v) if isinstance(v, list) else v for k, v in s.profile.items()}
         s.flow, s.step = "onboarding", "summary"
         s.draft.update(picking_field=True, reedit=True)
         t.advance()
@@ -588,6 +608,10 @@ class Engine:
         if choice == "confirm" and s.draft.get("reedit"):  # a change after the profile was confirmed
             if tapped:
                 t.outputs.append(Picked(t._("Confirm")))
+            before = s.draft.get("before") or {}
+            for field in sorted(set(before) | set(s.profile)):  # the score, the lead and the certificate follow
+                if before.get(field) != s.profile.get(field):
+                    t.emit("profile_changed", field=field)
             s.draft.clear()
             s.flow, s.step = "menu", ""
             rules = self.content.qualification
@@ -619,8 +643,6 @@ class Engine:
     def _next(self, t: TurnContext, step: Step) -> None:
         """Move on after a valid answer (back to the summary when an answer was being changed)."""
         t.emit("answer", step=step.id, step_kind=step.kind)
-        if t.s.draft.get("reedit"):
-            t.emit("profile_changed", field=step.field)
         if t.s.draft.pop("editing", False):
             self._goto(t, "summary" if "summary" in self.flow.steps else step.id)
             return

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Crockford's base32 without the letters people misread (I, L, O, U): ten of them are 50 bits.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CATCH_UP_WINDOW = 24 * 3600  # seconds: owners seen this recently get a certificate a crash left unissued
+VERIFY_START = "verify_"  # t.me/<bot>?start=verify_<code>: the QR code opens the bot and checks the code
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
 
 HEADING = N_("Certificate of export training")
@@ -76,19 +78,33 @@ class Drawn:
 class CertificateService:
     """Issues certificates, draws them, and answers checks."""
 
-    def __init__(self, db: Database, content: Content, texts: Catalogs, clock: Clock, replies: ReplyQueue | None):
+    def __init__(self, db: Database, content: Content, texts: Catalogs, clock: Clock, replies: ReplyQueue | None,
+                 bot_username: str = ""):
         self.repo = SqliteCertificates(db)
         self.content, self.texts, self.clock, self.replies = content, texts, clock, replies
+        self.bot_username = bot_username
 
     # ------------------------------------------------------------------ issuing
     async def on_events(self, user_id: int, key, events) -> None:
-        if any(e.kind == "required_modules_passed" for e in events):
-            await self.issue(user_id)
+        """After a committed turn: issue the certificate earned, or a new one for a changed name.
 
-    async def issue(self, user_id: int) -> Certificate | None:
-        """The owner's certificate, issued and sent now if they earned it and have none."""
+        A failure here is logged, never shown to the owner (their answer is saved); the periodic
+        ``catch_up`` issues it later.
+        """
+        renamed = any(e.kind == "profile_changed" and e.data.get("field") in ("owner_name", "business_name") for e in events)
+        try:
+            if any(e.kind == "required_modules_passed" for e in events):
+                await self.issue(user_id)
+            elif renamed and await self.repo.of_user(user_id) is not None:
+                await self.issue(user_id, reissue=True)
+        except Exception:  # noqa: BLE001 - caught up by the periodic catch_up
+            log.exception("could not issue the certificate of owner %s now; the catch-up tries again", user_id)
+
+    async def issue(self, user_id: int, *, reissue: bool = False) -> Certificate | None:
+        """The owner's certificate, issued and sent now if they earned it and have none (or, with
+        ``reissue``, a new one with their current name in place of the old)."""
         existing = await self.repo.of_user(user_id)
-        if existing is not None:
+        if existing is not None and not reissue:
             return existing
         holder = await self.repo.holder(user_id)
         required = self.content.required_modules
@@ -98,7 +114,8 @@ class CertificateService:
         modules = tuple(m.id for m in self.content.modules if m.id in holder.passed)
         certificate = Certificate(new_code(), holder.lang, holder.owner_name, holder.business_name, modules, now)
         drawn = await asyncio.to_thread(self.draw, certificate)
-        stored, rows = await self.repo.issue(certificate, holder, [Photo(drawn.png, drawn.caption, "certificate.png")], now)
+        stored, rows = await self.repo.issue(certificate, holder, [Photo(drawn.png, drawn.caption, "certificate.png")], now,
+                                             replace_old=reissue)
         if rows and self.replies is not None:
             self.replies.send_soon(rows)
         if rows:
@@ -106,11 +123,20 @@ class CertificateService:
         return stored
 
     async def catch_up(self) -> int:
-        """Issue the certificates a crash left unissued; returns how many."""
+        """Issue the certificates a crash left unissued; returns how many.
+
+        Only for owners seen in the last day: a crash is recent, and an upgrade must not send a
+        certificate out of the blue to everyone who passed long ago (they get it with /certificate).
+        One owner whose certificate fails does not hold up the others.
+        """
         issued = 0
-        for user_id in await self.repo.owners_due(self.content.required_modules):
-            if await self.issue(user_id) is not None:
-                issued += 1
+        since = int(self.clock.now()) - CATCH_UP_WINDOW
+        for user_id in await self.repo.owners_due(self.content.required_modules, since):
+            try:
+                if await self.issue(user_id) is not None:
+                    issued += 1
+            except Exception:  # noqa: BLE001 - the next run tries again
+                log.exception("could not issue the certificate of owner %s", user_id)
         return issued
 
     # ------------------------------------------------------------------ drawing
@@ -134,25 +160,38 @@ class CertificateService:
         canvas.text(W / 2, 112, "Export Saathi", 30, bold=True, fill=ACCENT, align="center")
         canvas.text(W / 2, 178, tr(HEADING), 48, bold=True, align="center")
         canvas.text(W / 2, 250, tr(CERTIFIES), 26, fill=MUTED, align="center")
-        canvas.text(W / 2, 318, c.owner_name or "—", 50, bold=True, align="center")
-        y = 372
+        # The name as large as fits on one line (down to 28 px), then wrapped; the business (at most
+        # two lines) below; the modules fill what is left above the code block, which never moves.
+        name, size = c.owner_name.strip() or "—", 50
+        while size > 28 and canvas.width_of(name, size, bold=True) > W - 180:
+            size -= 2
+        y = canvas.paragraph(W / 2, 318, name, size, W - 180, bold=True, align="center", leading=1.2) - size * 1.2 + 54
         if c.business_name:
-            y = canvas.paragraph(W / 2, y, tr(OF_BUSINESS, business=c.business_name), 30, W - 200, align="center")
-        y = canvas.paragraph(W / 2, y + 20, tr(HAS_PASSED), 26, W - 200, fill=MUTED, align="center")
+            business = canvas.wrap(tr(OF_BUSINESS, business=c.business_name), 28, W - 200)
+            if len(business) > 2:
+                business = [*business[:1], business[1][: max(1, len(business[1]) - 1)] + "…"]
+            for line_text in business[:2]:
+                canvas.text(W / 2, y, line_text, 28, align="center")
+                y += 40
+        y = canvas.paragraph(W / 2, y + 14, tr(HAS_PASSED), 24, W - 200, fill=MUTED, align="center")
         titles = self._module_titles(lang, c.modules)
-        size = 26 if len(titles) <= 6 else 22
-        line = size * 1.5
         columns = 1 if len(titles) <= 4 else 2
-        per_column = -(-len(titles) // columns)
-        left = 170 if columns == 2 else W / 2 - 230
+        per_column = max(1, -(-len(titles) // columns))
+        room = (H - 200) - (y + 6)  # down to just above "Issued on"
+        size = 26 if len(titles) <= 6 else 22
+        while size > 16 and per_column * size * 1.45 > room:
+            size -= 1
+        line = min(size * 1.5, room / per_column)
+        left = 150 if columns == 2 else W / 2 - 230
         for index, title in enumerate(titles):
             col, row = divmod(index, per_column)
-            canvas.text(left + col * 450, y + 12 + row * line, "• " + title, size)
-        y = y + 12 + per_column * line + 20
+            canvas.text(left + col * 470, y + 6 + (row + 0.8) * line, "• " + title, size)
         canvas.text(90, H - 150, tr(ISSUED, date=when), 26)
         canvas.text(90, H - 105, tr(CODE_LINE, code=c.code), 28, bold=True, fill=ACCENT)
         canvas.paragraph(90, H - 62, tr(CHECK_LINE, code=c.code), 20, W - 400, fill=MUTED)
-        qr = segno.make(f"EXPORT SAATHI CERTIFICATE {c.code}", error="m")
+        code = c.code.replace("-", "")
+        link = f"https://t.me/{self.bot_username}?start={VERIFY_START}{code}" if self.bot_username else f"EXPORT SAATHI {c.code}"
+        qr = segno.make(link, error="m")  # scanned, it opens the bot, which checks the code
         buffer = io.BytesIO()
         qr.save(buffer, kind="png", scale=5, border=2)
         from PIL import Image
@@ -185,6 +224,8 @@ class CertificateRole:
         self.service = service
 
     async def handle(self, who: Who, inbound: Inbound) -> Reply | None:
+        if inbound.kind is InKind.COMMAND and inbound.data == "start" and inbound.text.startswith(VERIFY_START):
+            inbound = Inbound(InKind.COMMAND, text=inbound.text[len(VERIFY_START):], data="verify")  # the QR code's link
         if inbound.kind is not InKind.COMMAND or inbound.data not in ("verify", "certificate"):
             return None
         known = await self.service.repo.user(who.key)

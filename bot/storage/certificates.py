@@ -82,30 +82,43 @@ class SqliteCertificates:
         return Holder(user_id, row["channel"], row["user_ref"], row["lang"], str(profile.get("owner_name", "")),
                       str(profile.get("business_name", "")), tuple(r["module_id"] for r in passed))
 
-    async def owners_due(self, required: Sequence[str]) -> list[int]:
-        """Owners who passed every module in ``required`` and have no certificate (a crash before it was issued)."""
+    async def owners_due(self, required: Sequence[str], seen_since: int) -> list[int]:
+        """Owners seen since ``seen_since`` who passed every module in ``required`` and have no
+        certificate (a crash before it was issued)."""
         marks = ", ".join("?" * len(required)) or "NULL"
         rows = await self.db.fetchall(
-            "SELECT u.id FROM users u WHERE u.consent = 'given' "
+            "SELECT u.id FROM users u WHERE u.consent = 'given' AND u.last_seen_at >= ? "
             "AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.id) "
             f"AND (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ? "
             "ORDER BY u.id",
-            (*required, len(required)),
+            (seen_since, *required, len(required)),
         )
         return [r[0] for r in rows]
 
-    async def issue(self, certificate: Certificate, holder: Holder, outputs: Sequence[Outbound], now: int
-                    ) -> tuple[Certificate, list[OutboxRow]]:
+    async def issue(self, certificate: Certificate, holder: Holder, outputs: Sequence[Outbound], now: int,
+                    *, replace_old: bool = False) -> tuple[Certificate | None, list[OutboxRow]]:
         """Store ``certificate`` and the message that sends it, in one transaction.
 
         An owner gets one certificate: if one exists already (issued by another turn or worker),
-        that one is returned and nothing is sent.
+        that one is returned and nothing is sent, unless ``replace_old`` (the name on it changed):
+        then the old code is revoked and this one takes its place. ``None`` if the owner is no
+        longer as ``holder`` says (erased, or renamed meanwhile).
         """
-        def work(conn: sqlite3.Connection) -> tuple[Certificate, list[OutboxRow]]:
+        def work(conn: sqlite3.Connection) -> tuple[Certificate | None, list[OutboxRow]]:
             row = conn.execute("SELECT * FROM certificates WHERE user_id = ?", (holder.user_id,)).fetchone()
-            if row is not None:
+            if row is not None and not replace_old:
                 return _certificate(row), []
+            # The owner may have erased their data (or changed their name) while the picture was
+            # drawn: issue only what is still true, in this transaction.
+            now_row = conn.execute("SELECT consent, profile FROM users WHERE id = ?", (holder.user_id,)).fetchone()
+            profile = json.loads(now_row["profile"] or "{}") if now_row else {}
+            if now_row is None or now_row["consent"] != "given" or (
+                str(profile.get("owner_name", "")), str(profile.get("business_name", ""))
+            ) != (holder.owner_name, holder.business_name):
+                return None, []
             c = certificate
+            if row is not None:  # a reissue: the old code now says "withdrawn"
+                revoke_of(conn, holder.user_id, now)
             conn.execute(
                 "INSERT INTO certificates (code, user_id, lang, owner_name, business_name, modules, issued_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -175,6 +175,7 @@ class SqliteSessionStore:
             elif "restarted" in kinds:  # starting again clears progress and the attempts behind it
                 conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
+                revoke_of(conn, user_id, now)  # and what they earned with it: the certificate's code says "withdrawn"
             conn.execute(_UPDATE_USER, user)
             for event in events:
                 self._apply(conn, user_id, event, now)
@@ -200,6 +201,7 @@ class SqliteSessionStore:
                 "UPDATE users SET consent_at = ?, consent_version = ?, consent_lang = ?, profile = '{}' WHERE id = ?",
                 (now, data.get("version"), data.get("lang"), user_id),
             )
+            revoke_of(conn, user_id, now)  # "I have not kept any of your details": nor a certificate naming them
         elif kind == "referral":
             conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
         elif kind == "quiz_answer":
