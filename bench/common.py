@@ -8,6 +8,8 @@ benchmark process, so its CPU time and peak memory are its own: read from ``/pro
 Run as a script, this module *is* the bot process (``python bench/common.py bot``): the real
 ``saathi run`` path, plus ``BENCH_PROFILE=<file>`` to record a cProfile of the whole run for
 the benchmark to print. ``python bench/common.py floor`` does the same for ``floor_bot.py``.
+The aiogram floor (``bench/aiogram_floor.py``) runs under its own venv's interpreter instead
+(``BotProcess(..., argv=...)``) and records its own profile the same way.
 """
 
 from __future__ import annotations
@@ -91,12 +93,16 @@ class BenchStandin(BotApiStandin):
 
 # ----------------------------------------------------------------- the bot process
 class BotProcess:
-    """A bot (``kind`` "bot" or "floor") running in its own process against ``api``."""
+    """A bot (``kind`` "bot" or "floor") running in its own process against ``api``.
+
+    ``argv`` runs another program instead of ``python bench/common.py KIND`` (the aiogram floor:
+    its own venv's interpreter and ``bench/aiogram_floor.py``), with the same environment.
+    """
 
     _log = None  # where its stderr goes, when asked for
 
     def __init__(self, kind: str, api: BotApiStandin, database: Path, *, profile: Path | None = None,
-                 env: dict[str, str] | None = None, log: Path | None = None):
+                 env: dict[str, str] | None = None, log: Path | None = None, argv: list[str] | None = None):
         self.kind = kind
         environ = {
             **os.environ,
@@ -113,7 +119,7 @@ class BotProcess:
         # cwd: a folder without a .env, so only the settings above apply.
         self._log = open(log, "ab") if log is not None else None  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), kind], env=environ, cwd=str(database.parent), stderr=self._log
+            argv or [sys.executable, str(Path(__file__).resolve()), kind], env=environ, cwd=str(database.parent), stderr=self._log
         )
 
     @property

@@ -1,8 +1,9 @@
-"""Many owners at once: Export Saathi against a bare python-telegram-bot bot, same driver, same run.
+"""Many owners at once: Export Saathi against a bare python-telegram-bot bot and a bare aiogram 3 bot, same driver, same run.
 
-    .venv/bin/python bench/conversations.py            # 500 owners (the issue's target)
-    .venv/bin/python bench/conversations.py --quick    # 100 owners, under a minute
-    .venv/bin/python bench/conversations.py --profile  # also print each bot's cProfile top entries
+    .venv/bin/python bench/conversations.py                 # 500 owners (the issue's target)
+    .venv/bin/python bench/conversations.py --quick         # 100 owners, a minute or two
+    .venv/bin/python bench/conversations.py --profile       # also print each bot's cProfile top entries
+    .venv/bin/python bench/conversations.py --only aiogram  # one side (bot, floor, aiogram; or a list: bot,aiogram)
 
 A Bot API stand-in runs in this process on 127.0.0.1; the bot runs in its own process, pointed
 at it. N simulated owners start at the same moment and go through onboarding and the first
@@ -16,10 +17,15 @@ queued at the stand-in to the arrival of the message the owner was waiting for (
 question); the bot process's CPU milliseconds per update and peak RSS; stalled owners (no
 expected reply within ``--stall`` seconds) and refusals by the stand-in.
 
-Then the floor (``bench/floor_bot.py``: one message with two buttons per update, stores
-nothing, PTB's default httpx transport) is driven by the same driver with the same owners, and
-the ratios are printed against the targets (each ≤ 0.5). The stand-in and the driver share the
-machine with the bot, so compare the ratios, not the absolute times.
+Then the two floors are driven by the same driver with the same owners: the PTB floor
+(``bench/floor_bot.py``: one message with two buttons per update, stores nothing, PTB's default
+httpx transport) and the aiogram floor (``bench/aiogram_floor.py``: the same bot on aiogram 3's
+defaults, run by ``bench/.venv-aiogram``'s interpreter; the venv is created with this Python and
+``aiogram==3.*`` installed from PyPI on first use, so aiogram never becomes a dependency of the
+bot). A table of every side and the ratios follow: against the aiogram floor (issue 17: CPU per
+update and p99 each ≤ 1.0, peak RSS under 60 MB at 500 owners) and against the PTB floor (each
+≤ 0.5). The sides run one after the other, and the stand-in and the driver share the machine
+with the bot, so compare the ratios of one run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -45,9 +51,16 @@ from bench.common import (  # noqa: E402
     print_py_spy,
     start_py_spy,
 )
+from bench.aiogram_floor import ensure_venv  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.core.content import Content, Step  # noqa: E402
 from tests.botapi_standin import BotMessage  # noqa: E402
+
+# The sides, in the order they run: the bot, then the floors (driven alike, see Owner.button).
+KINDS = ("bot", "floor", "aiogram")
+FLOORS = ("floor", "aiogram")
+TITLES = {"bot": "Export Saathi", "floor": "floor (bare PTB, httpx)", "aiogram": "floor (bare aiogram 3)"}
+SHORT = {"bot": "Export Saathi", "floor": "PTB floor", "aiogram": "aiogram floor"}
 
 NAMES = ("Sunita Devi", "रमेश कुमार", "Asha", "Mohd. Irfan", "प्रिया शर्मा", "Gurpreet Singh", "Lakshmi", "Anil")
 BUSINESSES = ("Sunita Brass Crafts", "Sharma & Sons", "श्री गणेश हैंडलूम", "Irfan Leather Works", "Kaveri Spices", "Desai <Tools>")
@@ -198,11 +211,13 @@ async def drive(
     env: dict[str, str] | None = None,
     py_spy: Path | None = None,
     py_spy_seconds: float = 20,
+    argv: list[str] | None = None,
 ) -> Result:
-    """Start the stand-in and the bot ``kind``, run every owner to the end, measure."""
+    """Start the stand-in and the bot ``kind`` (``argv``: its command, when not bench/common.py),
+    run every owner to the end, measure."""
     content = load_content()
-    floor = kind == "floor"
-    result = Result("floor (bare PTB, httpx)" if floor else "Export Saathi")
+    floor = kind in FLOORS
+    result = Result(TITLES[kind])
     async with BenchStandin(TOKEN) as api:
         rng = random.Random(seed)
         owners = []
@@ -214,7 +229,7 @@ async def drive(
             owners.append(Owner(uid, lang, plan(content, lang, owner_rng), owner_rng))
             api.watchers[uid] = owners[-1].seen
         database = workdir / f"{kind}.sqlite3"
-        bot = BotProcess(kind, api, database, profile=profile, env=env)
+        bot = BotProcess(kind, api, database, profile=profile, env=env, argv=argv)
         try:
             while not any(name == "getUpdates" for name, _ in api.calls):  # polling: the bot is up
                 if not bot.alive():
@@ -315,7 +330,8 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.0, help="mean seconds an owner pauses before answering (default 0: at once)")
     parser.add_argument("--stall", type=float, default=60.0, help="seconds without the expected reply before an owner counts as stalled")
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--only", choices=("bot", "floor"), help="run one side only")
+    parser.add_argument("--only", type=_sides, default=KINDS, metavar="SIDES",
+                        help="run these sides only: bot, floor (PTB), aiogram, or a comma-separated list (default: all three)")
     parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp", help="Export Saathi's HTTP transport")
     parser.add_argument("--profile", action="store_true", help="record a cProfile of each bot process and print its top entries")
     parser.add_argument("--py-spy", type=float, metavar="SECONDS", help="sample each bot with py-spy for SECONDS of the drive and print where its CPU goes")
@@ -323,7 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     owners = 100 if args.quick and args.owners == 500 else args.owners
 
-    print(f"machine: {machine()}")
+    aiogram = ensure_venv() if "aiogram" in args.only else None
+    extra = f", aiogram {aiogram[1]} ({aiogram[0].parent.parent.name})" if aiogram else ""
+    print(f"machine: {machine()}{extra}")
     print(f"{owners} owners at once, onboarding + the first module's lessons and quiz each; think time {args.think:g} s")
     results: dict[str, Result] = {}
     with tempfile.TemporaryDirectory(prefix="saathi-bench-") as tmp:
@@ -331,15 +349,16 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         for old in workdir.glob("*.sqlite3*"):
             old.unlink()
-        for kind in ("bot", "floor"):
-            if args.only and args.only != kind:
+        for kind in KINDS:
+            if kind not in args.only:
                 continue
             profile = workdir / f"{kind}.prof" if args.profile else None
             env = {"TELEGRAM_HTTP": args.transport} if kind == "bot" else None
             spy = workdir / f"{kind}.py-spy.txt" if args.py_spy else None
+            argv = [str(aiogram[0]), str(Path(__file__).resolve().with_name("aiogram_floor.py"))] if kind == "aiogram" else None
             results[kind] = asyncio.run(
                 drive(kind, owners, seed=args.seed, stall=args.stall, think=args.think, workdir=workdir, profile=profile, env=env,
-                      py_spy=spy, py_spy_seconds=args.py_spy or 0)
+                      py_spy=spy, py_spy_seconds=args.py_spy or 0, argv=argv)
             )
             report(results[kind])
             if spy is not None:
@@ -348,15 +367,43 @@ def main() -> None:
             if profile is not None:
                 print(f"\n  cProfile of the {kind} process (own time, then cumulative):")
                 print_profile(profile)
-    if len(results) == 2:
-        bot, floor = results["bot"], results["floor"]
-        cpu_ratio = bot.ms_per_update() / floor.ms_per_update()
-        p99_ratio = bot.p(0.99) / floor.p(0.99)
-        print("\nExport Saathi ÷ floor (targets ≤ 0.5):")
-        print(f"  CPU per update: {bot.ms_per_update():.2f} / {floor.ms_per_update():.2f} = {cpu_ratio:.2f} {'✓' if cpu_ratio <= 0.5 else '✗'}")
-        print(f"  p99 latency:    {bot.p(0.99):,.0f} / {floor.p(0.99):,.0f} ms = {p99_ratio:.2f} {'✓' if p99_ratio <= 0.5 else '✗'}")
-        ok = not bot.stalled and not bot.refusals
-        print(f"  stalled owners: {len(bot.stalled)}, refusals: {len(bot.refusals)} {'✓' if ok else '✗'}")
+    if len(results) > 1:
+        table(results)
+    bot = results.get("bot")
+    if bot is not None and "aiogram" in results:
+        ratios(bot, results["aiogram"], "the aiogram floor", 1.0, rss_limit=60.0 if owners >= 500 else None)
+    if bot is not None and "floor" in results:
+        ratios(bot, results["floor"], "the PTB floor", 0.5)
+
+
+def _sides(value: str) -> tuple[str, ...]:
+    sides = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [side for side in sides if side not in KINDS]
+    if unknown or not sides:
+        raise argparse.ArgumentTypeError(f"unknown side(s) {', '.join(unknown) or value!r}: choose from {', '.join(KINDS)}")
+    return sides
+
+
+def table(results: dict[str, Result]) -> None:
+    """Every side's numbers side by side."""
+    print(f"\n{'':<15}{'CPU ms/upd':>11}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}{'req/upd':>9}{'updates':>9}{'stalls':>8}{'refusals':>10}")
+    for kind, r in results.items():
+        print(f"{SHORT[kind]:<15}{r.ms_per_update():>11.2f}{r.p(0.50):>9,.0f}{r.p(0.99):>9,.0f}{r.rss_peak:>13.1f}"
+              f"{r.requests / max(r.updates, 1):>9.2f}{r.updates:>9,}{len(r.stalled):>8}{len(r.refusals):>10}")
+
+
+def ratios(bot: Result, floor: Result, against: str, target: float, *, rss_limit: float | None = None) -> None:
+    """The bot's CPU per update and p99 divided by a floor's, against ``target``."""
+    cpu_ratio = bot.ms_per_update() / floor.ms_per_update()
+    p99_ratio = bot.p(0.99) / floor.p(0.99)
+    print(f"\nExport Saathi ÷ {against} (targets ≤ {target:g}):")
+    print(f"  CPU per update: {bot.ms_per_update():.2f} / {floor.ms_per_update():.2f} = {cpu_ratio:.2f} {'✓' if cpu_ratio <= target else '✗'}")
+    print(f"  p99 latency:    {bot.p(0.99):,.0f} / {floor.p(0.99):,.0f} ms = {p99_ratio:.2f} {'✓' if p99_ratio <= target else '✗'}")
+    ok = not bot.stalled and not bot.refusals
+    print(f"  stalled owners: {len(bot.stalled)}, refusals: {len(bot.refusals)} {'✓' if ok else '✗'}")
+    if rss_limit is not None:
+        print(f"  peak RSS:       {bot.rss_peak:.1f} MB (floor {floor.rss_peak:.1f} MB; target < {rss_limit:g} MB)"
+              f" {'✓' if bot.rss_peak < rss_limit else '✗'}")
 
 
 if __name__ == "__main__":
