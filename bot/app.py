@@ -19,7 +19,8 @@ from .services.delivery import DeliveryWorker, Sender
 from .services.dispatch import Dispatcher
 from .services.hub import Hub
 from .services.leads import LeadService, StaffRole
-from .services.privacy import PrivacyRole
+from .services.maintenance import MaintenanceService
+from .services.privacy import ForeignContactRole, PrivacyRole
 from .services.reminders import ReminderService
 from .services.replies import ReplyQueue
 from .services.stats import StatsService
@@ -51,6 +52,7 @@ class App:
     replies: ReplyQueue | None = None
     inbox: SqliteInbox | None = None
     certificates: CertificateService | None = None
+    maintenance: MaintenanceService | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
@@ -89,7 +91,9 @@ async def build_app(
     replies = ReplyQueue(outbox, clock, pictures=DiagramBook(content, texts).png)
     conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
     reminders = ReminderService(SqliteReminderCandidates(db), outbox, content, texts, clock)
-    dispatcher = Dispatcher(conversations, [PrivacyRole(SqlitePrivacyRecords(db), engine, texts)], replies)
+    records = SqlitePrivacyRecords(db)
+    dispatcher = Dispatcher(conversations, [PrivacyRole(records, engine, texts), ForeignContactRole(records, conversations, texts)],
+                            replies)
     leads = LeadService(db, outbox, content, texts, clock, settings)
     conversations.on_events(leads.on_events)
     dispatcher.add(StaffRole(leads))
@@ -99,4 +103,4 @@ async def build_app(
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
     dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
-               replies=replies, inbox=SqliteInbox(db), certificates=certificates)
+               replies=replies, inbox=SqliteInbox(db), certificates=certificates, maintenance=MaintenanceService(db, clock))

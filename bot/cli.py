@@ -20,14 +20,29 @@ def _settings() -> Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Telegram and/or WhatsApp when their tokens are set (both: one process), else the terminal chat."""
+    from .config import env_file_warning
     from .runtime import run
 
+    warning = env_file_warning()
+    if warning:
+        print(f"saathi: {warning}", file=sys.stderr)
     settings = _settings()
-    if settings.telegram_token or settings.whatsapp_token:
-        from .logs import setup_logging
+    if not (settings.telegram_token or settings.whatsapp_token):
+        run(settings)
+        return 0
+    from .logs import setup_logging
 
-        setup_logging(settings.log_level, [settings.telegram_token, settings.whatsapp_token, settings.whatsapp_app_secret])
-    run(settings)
+    setup_logging(settings.log_level, settings.secrets())
+    try:
+        run(settings)
+    except Exception as exc:  # noqa: BLE001 - through the redacting log, never a raw traceback with the token in it
+        from telegram.error import InvalidToken
+
+        if isinstance(exc, InvalidToken):
+            log.error("Telegram refused TELEGRAM_BOT_TOKEN (revoked or mistyped?): check it with @BotFather")
+            return 2
+        log.critical("the bot stopped: %s", exc, exc_info=True)
+        return 1
     return 0
 
 
@@ -79,6 +94,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if target.resolve() == Path(source).resolve():
         print("saathi: the backup must go to another file than the database itself", file=sys.stderr)
         return 2
+    if not Path(source).is_file():  # opening it would create an empty database and "back it up"
+        print(f"saathi: there is no database at {source} (DATABASE_PATH); nothing was backed up. "
+              "Run the backup from the bot's folder or set DATABASE_PATH.", file=sys.stderr)
+        return 1
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # "backups/…" on a fresh clone
         asyncio.run(backup())
@@ -87,6 +106,28 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 1
     print(f"Backup written to {target}")
     return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    """What the running bot does daily, now: prune, integrity check, optimise, truncate the WAL."""
+    from .app import build_app
+
+    source = _settings().database_path
+    if not Path(source).is_file():
+        print(f"saathi: there is no database at {source} (DATABASE_PATH)", file=sys.stderr)
+        return 1
+
+    async def work() -> int:
+        app = await build_app(_settings())
+        try:
+            report = await app.maintenance.run_once()
+        finally:
+            await app.close()
+        for line in report.lines():
+            print(line)
+        return 0 if report.healthy else 1
+
+    return asyncio.run(work())
 
 
 async def _with_leads(work) -> int:
@@ -177,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="online backup of the database to FILE")
     backup.add_argument("file", type=Path)
     backup.set_defaults(func=cmd_backup)
+    sub.add_parser("maintain", help="prune old records, check integrity, optimise and truncate the WAL (the bot does it daily)"
+                   ).set_defaults(func=cmd_maintain)
     startups = sub.add_parser("startups", help="partner startups: import, list, invite, referral").add_subparsers(dest="action", required=True)
     imp = startups.add_parser("import", help="add or update startups from a YAML or CSV file")
     imp.add_argument("file", type=Path)

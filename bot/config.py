@@ -60,6 +60,11 @@ class Settings:
     whatsapp_port: int = 8080
     db_busy_timeout: float = 5.0  # seconds a statement waits for a lock another process holds
 
+    def secrets(self) -> list[str]:
+        """Every secret setting, for the log redaction (the token, the webhook secret, WhatsApp's three)."""
+        return [s for s in (self.telegram_token, self.webhook_secret, self.whatsapp_token, self.whatsapp_app_secret,
+                            self.whatsapp_verify_token) if s]
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
         """Settings from ``environ`` (default: the process environment) over ``env_file``."""
@@ -127,6 +132,19 @@ class Settings:
             db_busy_timeout=_positive(get("DB_BUSY_TIMEOUT"), "DB_BUSY_TIMEOUT", 5.0),
             bot_username=get("BOT_USERNAME") or cls.bot_username,
         )
+
+
+def env_file_warning(path: Path = Path(".env")) -> str | None:
+    """A warning when the ``.env`` file (it holds the bot's tokens) can be changed by other users."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o022:
+        who = "group and others" if mode & 0o022 == 0o022 else "others" if mode & 0o002 else "its group"
+        return (f"warning: {path} can be written by {who} (mode {mode & 0o777:o}); whoever can change it controls the "
+                f"bot's tokens. Run: chmod 600 {path}")
+    return None
 
 
 def _positive(raw: str, name: str, default: float) -> float:

@@ -11,6 +11,8 @@ lead-sweep         at start (catch-up after a restart) and every 5 min: offers p
 certificates       with the lead sweep: owners who passed the required modules but whose
                    certificate a crash left unissued
 reminders          every 15 min: owners who have gone quiet get one nudge
+maintenance        10 min after start, then daily: prune what is kept only for a while (handled update
+                   ids, old delivery records), integrity check, PRAGMA optimize, WAL truncated
 broadcast-status   (Telegram) keeps each broadcast's status message in the admin's chat current
 =================  ==========================================================================
 
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 REMINDER_INTERVAL = 15 * 60
 LEAD_SWEEP_INTERVAL = 5 * 60
+MAINTENANCE_INTERVAL = 24 * 3600
+MAINTENANCE_FIRST = 10 * 60  # not at start: a restart answers its backlog first
 REPORT_AFTER = 3  # failures in a row before the admins hear of it
 HEALTHY_AFTER = 30.0  # seconds a restarted worker must run to count as working again
 MAX_BACKOFF = 15.0  # the longest wait between restarts: a lock that lifts is noticed within seconds
@@ -199,10 +203,13 @@ class Runtime:
         *,
         reminder_interval: float = REMINDER_INTERVAL,
         sweep_interval: float = LEAD_SWEEP_INTERVAL,
+        maintenance_interval: float = MAINTENANCE_INTERVAL,
+        maintenance_first: float = MAINTENANCE_FIRST,
         **supervisor: float,
     ):
         self.app = app
         self.reminder_interval, self.sweep_interval = reminder_interval, sweep_interval
+        self.maintenance_interval, self.maintenance_first = maintenance_interval, maintenance_first
         self.supervisor = Supervisor(report=self._tell_admins, **supervisor)
         self.senders: dict[str, Sender] = {}
         self.board: Any = None
@@ -235,6 +242,8 @@ class Runtime:
             if app.certificates is not None:
                 sup.every("certificates", self.sweep_interval, app.certificates.catch_up)  # now, then with the lead sweep
             sup.every("reminders", self.reminder_interval, self._remind, first=min(60.0, self.reminder_interval))
+            if app.maintenance is not None:
+                sup.every("maintenance", self.maintenance_interval, app.maintenance.run_once, first=self.maintenance_first)
             if app.broadcasts is not None:
                 app.broadcasts.on_enqueue(worker.wake)
                 if self.board is not None:
@@ -280,6 +289,7 @@ class BotProcess:
         self.polling: Any = None  # DurablePolling (Telegram without a webhook)
         self.whatsapp: Any = None  # WhatsAppChannel
         self.whatsapp_runner: Any = None  # its aiohttp server
+        self.webhook_runner: Any = None  # the Telegram webhook's aiohttp server (webhook mode)
         self._closers: list[Callable[[], Awaitable[Any]]] = []  # run in reverse order at the end
 
     async def start(self) -> None:
@@ -337,6 +347,7 @@ class BotProcess:
             if settings.webhook_url:
                 runner = await start_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
                                              listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox)
+                self.webhook_runner = runner
                 self._closers.append(runner.cleanup)
                 return
             self.polling = DurablePolling(application, app.inbox, timeout=self.poll_timeout)

@@ -419,8 +419,11 @@ async def test_tapping_an_old_button_changes_nothing(bot: Harness):
     await assert_quiet(api, uid)
 
 
-async def test_start_with_a_referral_code_and_the_command_menu_in_both_languages(bot: Harness):
+async def test_start_with_a_referral_code_and_the_command_menu_in_both_languages(bot: Harness, tmp_path: Path):
     api, app = bot.api, bot.app
+    registry = tmp_path / "startups.yaml"
+    registry.write_text("startups:\n  - {id: partner, name: Partner Labs, referral_code: abc123}\n", encoding="utf-8")
+    await app.leads.import_file(registry)
     uid = 106
     api.add_user(uid, language_code="hi")
     api.send_text(uid, "/start ref_abc123")
@@ -429,6 +432,12 @@ async def test_start_with_a_referral_code_and_the_command_menu_in_both_languages
     assert (await profile_row(app, uid))["referral_code"] == "abc123"
     events = await app.db.fetchall("SELECT kind, data FROM events WHERE kind = 'referral'")
     assert [(e["kind"], json.loads(e["data"])) for e in events] == [("referral", {"code": "abc123"})]
+    # a code no startup has is neither kept nor logged
+    api.add_user(107, language_code="hi")
+    api.send_text(107, "/start ref_zzz999")
+    await expect_question(api, app, 107, "hi", "language")
+    assert (await profile_row(app, 107))["referral_code"] is None
+    assert len(await app.db.fetchall("SELECT 1 FROM events WHERE kind = 'referral'")) == 1
 
     menus = api.commands
     assert set(menus) == {"", "hi"}

@@ -711,3 +711,26 @@ async def test_language_in_a_staff_chat_switches_the_staff_language_not_the_owne
     api.send_text(501, "/language en")
     [back] = await api.wait_for_messages(501, 1)
     assert "/leads – your leads" in back.text and not DEVANAGARI.search(back.text.replace("हिन्दी", ""))
+
+
+async def test_an_owner_who_records_an_iec_after_confirming_qualifies_and_the_lead_follows(h: Harness):
+    api, app = h.api, h.app
+    await join(h, 501, "up_brass")
+    weak = {**PROFILE, "iec": "no", "gst": "no", "udyam": "no", "experience": "occasionally", "turnover": "upto_1_5_crore"}
+    await qualify(h, 120, profile=weak)  # the core modules passed, but the score stays under 50
+    assert await rows(app, "SELECT * FROM leads") == []
+    api.send_text(120, "/profile")
+    details = await api.wait_for_message(120, lambda m: "Your details:" in (m.text or ""))
+    api.tap_button(120, details, "Change an answer")
+    which = await api.wait_for_message(120, lambda m: "Which answer do you want to change?" in (m.text or ""))
+    api.tap_button(120, which, "IEC")
+    await api.wait_for_message(120, lambda m: "IEC" in (m.text or "") and "?" in (m.text or ""))
+    api.send_text(120, "yes")
+    summary = await api.wait_for_message(120, lambda m: "IEC: Yes" in (m.text or ""))
+    api.tap_button(120, summary, "Confirm")
+    done = await api.wait_for_message(120, lambda m: "Your details are updated" in (m.text or ""))
+    assert "Your export readiness is now 56/100" in done.text
+    card = await card_for(api, 501)  # the lead follows the change
+    assert "⭐ Readiness 56/100:" in card.text and "🧾 IEC: Yes" in card.text
+    [lead] = await rows(app, "SELECT status, score FROM leads")
+    assert lead == {"status": "offered", "score": 56}

@@ -102,9 +102,9 @@ async def app(db_path: Path) -> AsyncIterator[App]:
 
 
 async def reopen(app: App, db_path: Path) -> App:
-    """Close ``app`` (a bot restart) and build a new one on the same file."""
+    """Close ``app`` (a bot restart an hour later, within every update-id window) and build a new one on the same file."""
     await app.close()
-    return await build_app(Settings(database_path=db_path), clock=ManualClock(start=1_790_000_000))
+    return await build_app(Settings(database_path=db_path), clock=ManualClock(start=1_780_003_600))
 
 
 # ----------------------------------------------------------------- schema

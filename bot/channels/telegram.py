@@ -84,6 +84,11 @@ def to_inbound(update: Update) -> Inbound | None:
     if message.text is not None:
         return Inbound.say(message.text)
     if message.contact is not None:
+        # The share-my-number button sends the sender's own card (its user_id is theirs); a card
+        # picked from the address book is someone else's and is never taken as the owner's number.
+        sender = message.from_user.id if message.from_user is not None else None
+        if message.contact.user_id is None or message.contact.user_id != sender:
+            return Inbound.foreign_contact()
         return Inbound.contact(message.contact.phone_number or "")
     for kind in _MEDIA:
         if getattr(message, kind, None):

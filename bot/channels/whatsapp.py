@@ -38,7 +38,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -79,6 +80,9 @@ MORE_BODY = N_("More choices: {first}–{last} of {total}")
 TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
 EARLIER = N_("That button is from an earlier message. Please use the latest one.")
 REPLY_GRACE = 5.0  # seconds the webhook's answer waits for a turn's replies to go out (they go on after it)
+VERIFY_GUESSES = 5  # wrong verify tokens one address may send in VERIFY_WINDOW before it gets 429
+VERIFY_WINDOW = 60.0
+VERIFY_ADDRESSES = 10_000  # addresses remembered at most (the oldest are forgotten first)
 
 # Button ids the channel answers itself; the engine's payloads look like "12:value" or "go:…".
 MORE_ID = "wa.more"  # wa.more:<page>:<digest of the question's choice ids>
@@ -94,12 +98,43 @@ _TAG = re.compile(r"</?(?:b|i)>")
 _MARK = {"b": "*", "i": "_"}
 
 
+# WhatsApp formats *bold*, _italic_, ~strike~ and `code` itself, with no way to escape a marker. Chat
+# HTML formats only with tags, so a marked run in the text is someone's typing (a business called
+# "*Best* Exports"): its markers become look-alikes that WhatsApp leaves alone, and it shows as typed.
+_LOOKALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_FORMATTED = {
+    marker: re.compile(rf"(?<!\w){re.escape(marker)}(?=[^\s{re.escape(marker)}])[^\n]*?(?<=\S){re.escape(marker)}(?!\w)")
+    for marker in _LOOKALIKE
+}
+
+
+def neutralise_markers(text: str) -> str:
+    """``text`` with every run WhatsApp would format shown literally (its markers as look-alikes).
+
+    A marker that would not format (``/delete_my_data``, ``2 * 3``, a lone ``_``) is left as it is.
+    """
+    for marker, pattern in _FORMATTED.items():
+        if marker not in text:
+            continue
+        look = _LOOKALIKE[marker]
+        for _ in range(8):  # ```code``` and nested runs: again until nothing formats
+            changed = pattern.sub(lambda m: look + m.group(0)[1:-1] + look, text)
+            if changed == text:
+                break
+            text = changed
+    if "```" in text:
+        text = text.replace("`", _LOOKALIKE["`"])
+    return text
+
+
 def to_whatsapp(text: str) -> str:
     """Chat HTML as WhatsApp text: <b> → *bold*, <i> → _italic_, entities decoded.
 
     WhatsApp only formats a marked run that starts and ends on a non-space within one line, so
-    markers go around the trimmed text of each line.
+    markers go around the trimmed text of each line. Markers already in the text (typed by
+    someone) are neutralised first, so only the tags format.
     """
+    text = neutralise_markers(text)
 
     def mark(match: re.Match) -> str:
         sign = _MARK[match.group(1)]
@@ -412,12 +447,22 @@ def to_inbound(message: dict[str, Any]) -> Inbound | None:
         payload = (message.get("button") or {}).get("payload")
         return Inbound.tap(str(payload)) if payload else None
     if kind == "contacts":
+        # A contact card is taken as the sender's number only if it is the sender's own (WhatsApp
+        # says whose number sent the message); anyone else's card is refused, its number not kept.
+        sender = re.sub(r"\D", "", str(message.get("from") or ""))
+        cards = False
         for contact in message.get("contacts") or []:
-            for phone in contact.get("phones") or []:
+            for phone in (contact.get("phones") if isinstance(contact, dict) else None) or []:
+                if not isinstance(phone, dict):
+                    continue
                 number = phone.get("phone") or phone.get("wa_id")
-                if number:
+                if not number:
+                    continue
+                cards = True
+                wa_id, digits = re.sub(r"\D", "", str(phone.get("wa_id") or "")), re.sub(r"\D", "", str(number))
+                if sender and (wa_id == sender or (len(digits) >= 10 and sender.endswith(digits))):
                     return Inbound.contact(str(number))
-        return Inbound.media("contacts")
+        return Inbound.foreign_contact() if cards else Inbound.media("contacts")
     if kind in _SILENT:
         return None
     return Inbound.media(str(kind or "other"))
@@ -438,6 +483,8 @@ class WhatsAppChannel:
         self._secret = app_secret
         self._verify_token = verify_token
         self.phone_number_id = phone_number_id
+        self.clock: Callable[[], float] = time.monotonic  # for the verify throttle
+        self._wrong: dict[str, deque[float]] = {}  # address → times of its recent wrong verify tokens
 
     def web_app(self, path: str = WEBHOOK_PATH) -> web.Application:
         """The aiohttp app: GET ``path`` (verification), POST ``path`` (messages), GET /health."""
@@ -448,7 +495,18 @@ class WhatsAppChannel:
         return application
 
     async def verify(self, request: web.Request) -> web.Response:
-        """Meta's subscription handshake: echo the challenge if the verify token is ours."""
+        """Meta's subscription handshake: echo the challenge if the verify token is ours.
+
+        Guessing is throttled: after ``VERIFY_GUESSES`` wrong tokens from one address within
+        ``VERIFY_WINDOW`` seconds it gets 429 (right token or not) until its guesses age out. One
+        warning is logged per burst of wrong guesses, not one per guess.
+        """
+        now, address = self.clock(), request.remote or "?"
+        wrong = self._recent_wrong(address, now)
+        if len(wrong) >= VERIFY_GUESSES:
+            wrong.append(now)  # still guessing: still throttled (the deque keeps only the last few)
+            retry = max(1, int(wrong[0] + VERIFY_WINDOW - now + 1))
+            return web.Response(status=429, headers={"Retry-After": str(retry)})
         query = request.query
         token = query.get("hub.verify_token", "")
         if (
@@ -456,9 +514,25 @@ class WhatsAppChannel:
             and self._verify_token
             and hmac.compare_digest(token.encode(), self._verify_token.encode())
         ):
+            self._wrong.pop(address, None)
             return web.Response(text=query.get("hub.challenge", ""))
-        log.warning("webhook verification refused: wrong mode or verify token (from %s)", request.remote)
+        if not wrong:
+            log.warning("webhook verification refused: wrong mode or verify token (from %s); more from this address "
+                        "within %.0f s are not logged, and after %d it gets 429", address, VERIFY_WINDOW, VERIFY_GUESSES)
+        wrong.append(now)
         return web.Response(status=403)
+
+    def _recent_wrong(self, address: str, now: float) -> deque[float]:
+        """The times of ``address``'s wrong verify tokens within the window (a new, stored list if none)."""
+        wrong = self._wrong.get(address)
+        if wrong is None:
+            if len(self._wrong) >= VERIFY_ADDRESSES:  # a flood of addresses: forget the oldest
+                for stale in list(self._wrong)[: VERIFY_ADDRESSES // 10]:
+                    del self._wrong[stale]
+            wrong = self._wrong[address] = deque(maxlen=VERIFY_GUESSES)
+        while wrong and wrong[0] <= now - VERIFY_WINDOW:
+            wrong.popleft()
+        return wrong
 
     async def receive(self, request: web.Request) -> web.Response:
         """A signed batch of messages and statuses.
@@ -592,7 +666,7 @@ class WhatsAppChannel:
         Read-only: nothing changes and nothing is kept between pages.
         """
         _, page, want = (data.split(":") + ["", ""])[:3]
-        if not page.isdigit():
+        if not (page.isascii() and page.isdigit() and len(page) <= 3):  # "²" or a 20-digit page: forged, ignored
             return
         outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
         renderer = Renderer(self.hub.texts, lang)

@@ -483,12 +483,23 @@ def payload(lead_id: int, action: str) -> str:
     return f"ld:{lead_id}:{action}"
 
 
-def parse_payload(data: str) -> tuple[int, str] | None:
-    """``(lead id, action)`` from a lead-card button, or ``None`` if it is not one."""
-    parts = data.split(":")
-    if len(parts) != 3 or parts[0] != "ld" or not parts[1].isdigit() or not parts[2]:
+MAX_ID_DIGITS = 18  # any id the database can hold (SQLite integers are 64-bit); longer is forged
+
+
+def _whole(text: str, digits: int) -> int | None:
+    """``text`` as a whole number if it is 1–``digits`` ASCII digits ("²", "٣", "1_0", "-1" are not)."""
+    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
         return None
-    return int(parts[1]), parts[2]
+    return int(text)
+
+
+def parse_payload(data: str) -> tuple[int, str] | None:
+    """``(lead id, action)`` from a lead-card button, or ``None`` if it is not one (or is forged)."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != "ld" or not parts[2] or not parts[2].isascii():
+        return None
+    lead_id = _whole(parts[1], MAX_ID_DIGITS)
+    return None if lead_id is None else (lead_id, parts[2])
 
 
 def page_payload(status_filter: str, page: int) -> str:
@@ -499,9 +510,10 @@ def page_payload(status_filter: str, page: int) -> str:
 def parse_page_payload(data: str) -> tuple[str, int] | None:
     """``(filter, page)`` from a ``/leads`` button, or ``None``."""
     parts = data.split(":")
-    if len(parts) != 3 or parts[0] != "ls" or parts[1] not in FILTERS or not parts[2].isdigit():
+    if len(parts) != 3 or parts[0] != "ls" or parts[1] not in FILTERS:
         return None
-    return parts[1], int(parts[2])
+    page = _whole(parts[2], 6)  # a million pages of leads is more than any startup will have
+    return None if page is None else (parts[1], page)
 
 
 # ----------------------------------------------------------------- what people see

@@ -21,6 +21,10 @@ class InKind(str, Enum):
     MEDIA = "media"  # sticker, voice note, photo, …: ``data`` says which
 
 
+FOREIGN_CONTACT = "foreign_contact"
+"""``Inbound.data`` of a contact card that is not the sender's own (kind ``MEDIA``)."""
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One user event, already stripped of platform types."""
@@ -49,6 +53,15 @@ class Inbound:
     def contact(cls, phone: str) -> Inbound:
         """A contact shared with the 'share my number' button."""
         return cls(InKind.CONTACT, data=phone)
+
+    @classmethod
+    def foreign_contact(cls) -> Inbound:
+        """A contact card of someone other than the sender: never taken as the sender's own number.
+
+        It carries no number at all (nothing of a third person is handed on); where no role answers
+        it specially it is, like a sticker, something the bot cannot read.
+        """
+        return cls(InKind.MEDIA, data=FOREIGN_CONTACT)
 
     @classmethod
     def media(cls, what: str) -> Inbound:

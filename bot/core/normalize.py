@@ -33,8 +33,14 @@ def latin_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None else ch for ch in text)
 
 
+# Characters that show as nothing although Unicode does not file them as format or space: the
+# Hangul fillers (a favourite for "blank" names), the braille blank, the combining grapheme joiner,
+# the Khmer inherent vowels and the Mongolian free variation selectors.
+INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f")
+
+
 def clean_text(text: str) -> str:
-    """Drop control and zero-width characters, fold runs of white space, trim.
+    """Drop control, zero-width and other invisible characters, fold runs of white space, trim.
 
     Zero-width joiners are kept inside words where Devanagari uses them, but never alone.
     """
@@ -43,7 +49,7 @@ def clean_text(text: str) -> str:
         cat = unicodedata.category(ch)
         if ch in "\n\t\r":
             out.append(" ")
-        elif cat == "Cc" or (cat == "Cf" and ch not in "\u200c\u200d"):
+        elif cat == "Cc" or (cat == "Cf" and ch not in "\u200c\u200d") or ch in INVISIBLE:
             continue
         else:
             out.append(ch)
@@ -56,7 +62,9 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFC", latin_digits(clean_text(text))).casefold()
     # Nukta and chandrabindu vary in how people type Hindi (हां / हाँ, ख़रीदार / खरीदार).
     text = text.replace("\u093c", "").replace("\u0901", "\u0902")
-    return "".join(ch for ch in text if ch.isalnum() or unicodedata.category(ch).startswith("M"))
+    key = "".join(ch for ch in text if ch.isalnum() or unicodedata.category(ch).startswith("M"))
+    # Marks with no letter or digit to sit on (a lone variation selector, stray matras) say nothing.
+    return key if any(ch.isalnum() for ch in key) else ""
 
 
 _FOLDED_YES = {fold(w) for w in _YES}

@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import logging
 import math
+import re
 import secrets
 import statistics
 import string
@@ -55,7 +56,7 @@ from ..core.leads import (
     reason_label,
     refusal,
 )
-from ..core.messages import Event, Inbound, InKind, Outbound, Picked, Say
+from ..core.messages import Choice, Event, Inbound, InKind, Outbound, Picked, Say
 from ..core.session import N_, Session, Texts, TurnContext
 from ..storage.db import Database
 from ..storage.leads import LeadRecord, Owner, SqliteLeads, Staff, read_startup_rows
@@ -71,7 +72,7 @@ IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 INVITE_DAYS = 7
 ADMIN_CHANNEL = "telegram"
 # Owner events after which the owner may have just qualified.
-TRIGGERS = {"consent_given", "onboarding_confirmed", "quiz_finished", "module_passed", "required_modules_passed"}
+TRIGGERS = {"consent_given", "onboarding_confirmed", "quiz_finished", "module_passed", "required_modules_passed", "profile_changed"}
 FIRST_SWEEP_WINDOW = 30 * 24 * 3600  # at start-up, owners seen in the last 30 days are checked
 _CODE_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -119,6 +120,12 @@ NOT_YOURS = N_("This lead is not assigned to your startup.")
 NOT_NOW = N_("That can't be done now: lead #{id} is at “{status}”.")
 STALE = N_("That button no longer works. Send /leads to see your leads.")
 OFFER_GONE = N_("⏰ Lead #{id} ({business}) was not answered within {hours} hours, so it went to another startup.")
+UNLINK_ASK = N_(
+    "Unlink this chat from <b>{startup}</b>? Lead cards will no longer come here. "
+    "Your startup can link it again with a new invite."
+)
+UNLINKED = N_("Done. This chat is no longer linked to <b>{startup}</b>, and I have deleted what I kept about the link.")
+NOTHING_CHANGED = N_("Okay, nothing has changed.")
 WITHDRAWN = N_("Lead #{id} is withdrawn: the owner asked us to erase their data. Please delete their details from your records too.")
 # Admins
 ADMIN_NO_STARTUP = N_(
@@ -415,6 +422,25 @@ class LeadService:
             text = t._(INVITE_BAD)
         return Reply([Say(text)], t.s.lang, 0, [])
 
+    def unlink_question(self, staff: Staff) -> list[Outbound]:
+        """``/delete_my_data`` in a staff chat: ask before unlinking it (the buttons name this link)."""
+        t = self._t(staff.lang)
+        return [Say(t._(UNLINK_ASK, startup=t.esc(staff.startup_name)),
+                    (Choice(f"su:yes:{staff.linked_at}", t._("Yes")), Choice(f"su:no:{staff.linked_at}", t._("No"))), columns=2)]
+
+    async def unlink(self, staff: Staff, payload: str) -> list[Outbound]:
+        """The answer to ``unlink_question``: unlink the chat, or leave it as it is."""
+        t = self._t(staff.lang)
+        parts = payload.split(":")
+        if len(parts) != 3 or parts[1] not in ("yes", "no") or parts[2] != str(staff.linked_at):
+            return [refusal(t, STALE)]
+        if parts[1] == "no":
+            return [Picked(t._("No")), Say(t._(NOTHING_CHANGED))]
+        if not await self.repo.unlink_staff(staff.channel, staff.chat_ref, staff.linked_at):
+            return [refusal(t, STALE)]
+        log.info("a staff chat of startup %s was unlinked at its own request", staff.startup_id)
+        return [Picked(t._("Yes")), Say(t._(UNLINKED, startup=t.esc(staff.startup_name)))]
+
     async def set_language(self, staff: Staff, wanted: str) -> Staff:
         """``/language`` in a staff chat: ``hi`` or ``en`` if named, otherwise the other one."""
         word = wanted.strip().lower()
@@ -617,14 +643,27 @@ class LeadService:
         rows = await self.repo.export_rows()
         for r in rows:
             p = r["profile"]
-            writer.writerow([
+            writer.writerow([spreadsheet_safe(cell) for cell in [
                 r["id"], iso_india(r["created_at"]), r["status"], r["score"], r["startup_id"] or "", r["startup_name"] or "",
                 r["referral_startup_id"] or "", r["state"] or "", p.get("district", ""), r["sector"] or "", p.get("business_name", ""),
                 p.get("owner_name", ""), p.get("phone", ""), r["lang"] or "", iso_india(r["offered_at"]), iso_india(r["accepted_at"]),
                 iso_india(r["contacted_at"]), iso_india(r["listed_at"]), iso_india(r["first_order_at"]), iso_india(r["lost_at"]),
                 r["lost_reason"] or "", r["passed_on"] or "",
-            ])
+            ]])
         return len(rows)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_CELL = re.compile(r"\+\d{6,15}")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (or a tab or CR) gets a
+    leading ' so that ``=HYPERLINK(…)`` an owner typed as a business name is never run as a formula.
+    A phone number as the bot stores it (+91 and digits) is a number to a spreadsheet, not a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PHONE_CELL.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def format_stats(stats: list[StartupStats]) -> str:
@@ -643,6 +682,11 @@ def format_stats(stats: list[StartupStats]) -> str:
     return "\n".join(lines) if rows else "No startups in the registry yet: saathi startups import FILE"
 
 
+# Buttons of the owner conversation ("<seq>:…", "go:…") and of the admins' wizard ("bc:…"): not the
+# staff's. Any other tap in a staff chat is the staff's (a lead card's, or a forged one: refused).
+_OTHERS_BUTTON = re.compile(r"(\d+|go|bc):")
+
+
 class StaffRole:
     """Startup staff in the dispatcher: invites, ``/leads`` and the lead-card buttons.
 
@@ -659,8 +703,9 @@ class StaffRole:
         if command == "start" and inbound.text.startswith("join_"):
             return await self.service.join(who, inbound.text[5:])
         tapped = inbound.data if inbound.kind is InKind.CHOICE else None
-        if command not in ("leads", "start", "help", "language") and not (tapped and tapped[:3] in ("ld:", "ls:")):
-            return None  # the common case (an owner writing) costs no query
+        if command not in ("leads", "start", "help", "language", "delete_my_data") and not (
+                tapped is not None and not _OTHERS_BUTTON.match(tapped)):
+            return None  # the common case (an owner writing or tapping) costs no query
         if command in ("start", "help") and inbound.text:
             return None  # /start ref_… and friends belong to the owner conversation
         staff = await self.service.repo.staff(who.key.channel, who.key.user_ref)
@@ -673,8 +718,12 @@ class StaffRole:
             outputs = await self.service.help(staff)
         elif command == "leads":
             outputs = await self.service.page(staff)
+        elif command == "delete_my_data":  # a staff chat's own data is its link: unlink it, not owner onboarding
+            outputs = self.service.unlink_question(staff)
         elif command is not None:
             outputs = await self.service.help(staff)
+        elif tapped.startswith("su:"):
+            outputs = await self.service.unlink(staff, tapped)
         elif (card := parse_payload(tapped)) is not None:
             outputs = await self.service.act(staff, *card)
         elif (listing := parse_page_payload(tapped)) is not None and listing[0] in FILTERS:

@@ -10,12 +10,14 @@ makes a second copy of a row impossible.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.segments import Segment
 from .db import Database
+from .inbox import already_seen, mark_seen
 
 # Never reachable by a broadcast, whatever the segment: no consent, blocked the bot, opted out.
 ELIGIBLE = "u.consent = 'given' AND u.blocked_at IS NULL AND u.broadcasts_off = 0"
@@ -241,9 +243,14 @@ class SqliteBroadcasts:
         await self.db.execute(_SAVE_DRAFT, _draft_row(draft, now))
 
     async def first_time(self, channel: str, update_id: str, now: int) -> bool:
-        """Record a platform update as handled; False if it already was (a redelivered update)."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now)
-            )
-            return cur.rowcount == 1
+        """Record a platform update as handled; False if it already was (a redelivered update).
+
+        An id remembered from longer ago than the channel's window is a new update sharing it."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            if already_seen(conn, channel, update_id, now):
+                return False
+            mark_seen(conn, channel, update_id, now)
+            return True
+
+        return await self.db.run_transaction(work)

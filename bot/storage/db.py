@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -56,6 +57,18 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
         log.warning("rollback failed", exc_info=True)
 
 
+def create_private(path: str) -> None:
+    """Create ``path`` readable and writable by its owner only (0600), if it does not exist yet.
+
+    The database holds owners' names and phone numbers: nobody else on the machine may read it.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """``(number, name, sql)`` for every migration shipped with the package, in order."""
     found = []
@@ -93,9 +106,13 @@ class Database:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # SQLite gives its -wal, -shm and -journal files the database file's mode
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         for pragma in (
+            # Deleted content is overwritten with zeros, not left in free space: an erased owner's
+            # name must not stay readable in the file (whatever this SQLite build defaults to).
+            "PRAGMA secure_delete=ON",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: durable across process crashes
             "PRAGMA foreign_keys=ON",
@@ -198,9 +215,29 @@ class Database:
         async with self.transaction() as conn:
             await conn.execute(sql, tuple(params))
 
-    async def backup(self, target: str | Path) -> None:
-        """Copy the live database to ``target`` with SQLite's online backup API."""
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the write-ahead log into the database file and truncate the log to zero bytes.
+
+        After an erasure this is what takes the old versions of the erased rows off the disk (the
+        WAL keeps every page as it was written until a checkpoint). Returns SQLite's
+        ``(busy, log frames, frames checkpointed)``; ``busy`` is 1 when another process's reader
+        kept it from finishing (the next checkpoint does it).
+        """
+        if self.path == ":memory:":
+            return (0, 0, 0)
         async with self._lock:
+            try:
+                async with self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                    row = await cur.fetchone()
+            except sqlite3.OperationalError as exc:
+                raise StorageError(str(exc)) from exc
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def backup(self, target: str | Path) -> None:
+        """Copy the live database to ``target`` with SQLite's online backup API (the copy is 0600)."""
+        async with self._lock:
+            create_private(str(target))
+            os.chmod(target, 0o600)  # a file that was there keeps its contents' new owner-only mode
             dest = await aiosqlite.connect(str(target))
             try:
                 await self.conn.backup(dest)

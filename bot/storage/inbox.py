@@ -13,7 +13,51 @@ from collections.abc import Sequence
 from ..core.messages import InboxItem
 from .db import Database
 
-__all__ = ["InboxItem", "SqliteInbox"]
+__all__ = ["InboxItem", "SqliteInbox", "SEEN_FOR", "already_seen", "mark_seen", "prune_seen"]
+
+DAY = 24 * 3600
+SEEN_FOR = {"telegram": DAY, "whatsapp": 7 * DAY}
+"""How long a handled update's id is kept, per channel: as long as the platform may deliver it again.
+
+Telegram keeps an update for redelivery at most 24 hours, and after a week without updates it
+starts its ids anywhere, so an old id may come back on a new update; WhatsApp's message ids are
+unique, and Meta retries a webhook for up to 7 days. Other channels (the terminal): a day."""
+
+# Seen: handled within the channel's window, or handled after this very copy was stored (a replay of
+# the inbox after a long stop). An id older than both is a new update that happens to share it.
+_SELECT_SEEN = (
+    "SELECT 1 FROM seen_updates s WHERE s.channel = ? AND s.update_id = ? AND (s.at >= ? OR s.at >= "
+    "(SELECT i.received_at FROM inbox i WHERE i.channel = s.channel AND i.update_id = s.update_id))"
+)
+_MARK_SEEN = (
+    "INSERT INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?) "
+    "ON CONFLICT (channel, update_id) DO UPDATE SET at = excluded.at"
+)
+_PRUNE_SEEN = (
+    "DELETE FROM seen_updates WHERE (channel, update_id) IN (SELECT s.channel, s.update_id FROM seen_updates s "
+    "WHERE s.channel = ? AND s.at < ? AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.channel = s.channel "
+    "AND i.update_id = s.update_id) LIMIT ?)"
+)
+
+
+def seen_window(channel: str) -> int:
+    """Seconds a handled update id of ``channel`` is remembered."""
+    return SEEN_FOR.get(channel, DAY)
+
+
+def already_seen(conn: sqlite3.Connection, channel: str, update_id: str, now: int) -> bool:
+    """Whether this update was handled already (an old id past its window does not count)."""
+    return conn.execute(_SELECT_SEEN, (channel, update_id, now - seen_window(channel))).fetchone() is not None
+
+
+def mark_seen(conn: sqlite3.Connection, channel: str, update_id: str, now: int) -> None:
+    """Record the update as handled now (in the transaction of what handling it did)."""
+    conn.execute(_MARK_SEEN, (channel, update_id, now))
+
+
+def prune_seen(conn: sqlite3.Connection, channel: str, now: int, limit: int) -> int:
+    """Forget up to ``limit`` ids of ``channel`` past their window (never one still in the inbox)."""
+    return conn.execute(_PRUNE_SEEN, (channel, now - seen_window(channel), limit)).rowcount
 
 
 class SqliteInbox:

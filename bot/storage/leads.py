@@ -62,6 +62,7 @@ class Staff:
     startup_name: str
     lang: str
     blocked: bool = False
+    linked_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,13 +219,31 @@ class SqliteLeads:
     async def staff(self, channel: str, chat_ref: str) -> Staff | None:
         """The startup staff member chatting in this chat, if it is linked."""
         row = await self.db.fetchone(
-            "SELECT st.channel, st.chat_ref, st.startup_id, st.lang, st.blocked_at, s.name FROM startup_staff st "
+            "SELECT st.channel, st.chat_ref, st.startup_id, st.lang, st.blocked_at, st.linked_at, s.name FROM startup_staff st "
             "JOIN startups s ON s.id = st.startup_id WHERE st.channel = ? AND st.chat_ref = ?",
             (channel, chat_ref),
         )
         if row is None:
             return None
-        return Staff(row["channel"], row["chat_ref"], row["startup_id"], row["name"], row["lang"], row["blocked_at"] is not None)
+        return Staff(row["channel"], row["chat_ref"], row["startup_id"], row["name"], row["lang"], row["blocked_at"] is not None,
+                     row["linked_at"])
+
+    async def unlink_staff(self, channel: str, chat_ref: str, linked_at: int) -> bool:
+        """The chat asked to be unlinked (``/delete_my_data`` in a staff chat): its link goes, the
+        invite it used no longer names it, and lead messages still waiting for it are not sent.
+        ``False`` if it was not linked since ``linked_at`` (the button is from an earlier link)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("DELETE FROM startup_staff WHERE channel = ? AND chat_ref = ? AND linked_at = ?",
+                                     (channel, chat_ref, linked_at))
+            if cur.rowcount == 0:
+                return False
+            await conn.execute("UPDATE invites SET used_by = NULL WHERE used_by = ?", (f"{channel}:{chat_ref}",))
+            await conn.execute(
+                "UPDATE outbox SET status = 'cancelled', error = 'staff chat unlinked' WHERE channel = ? AND chat_ref = ? "
+                "AND status IN ('pending', 'claimed') AND kind IN ('lead_card', 'lead_notice')",
+                (channel, chat_ref),
+            )
+            return True
 
     async def unblock_staff(self, channel: str, chat_ref: str) -> None:
         """The chat wrote to the bot again, so it has not blocked it (any more)."""

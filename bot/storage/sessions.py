@@ -8,18 +8,23 @@ event log, the handled update id), in one transaction, before the bot replies.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 
 from collections.abc import Sequence
 
+from ..core.errors import StorageError
 from ..core.messages import Event, Outbound, Tapped, UserKey
 from ..core.session import ModuleProgress, Session
 from .db import Database
 from .certificates import revoke_of
+from .inbox import already_seen, mark_seen
 from .leads import withdraw_lead_of
 from .outbox import ERASED_PAYLOAD, OutboxRow, add_replies
 
+log = logging.getLogger(__name__)
 _PROGRESS_FIELDS = ("lesson", "attempt", "question", "score", "best", "passed", "in_quiz")
 # Events that only matter inside the turn and are not kept in the event log.
 _UNLOGGED = {"answer", "lesson_read", "quiz_answer"}
@@ -43,7 +48,6 @@ _SELECT_USER = (
     "FROM users WHERE channel = ? AND user_ref = ?"
 )
 _SELECT_PROGRESS = f"SELECT module_id, {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE user_id = ?"
-_SELECT_SEEN = "SELECT 1 FROM seen_updates WHERE channel = ? AND update_id = ?"
 _INSERT_USER = (
     "INSERT INTO users (channel, user_ref, lang, state, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (channel, user_ref) DO UPDATE SET last_seen_at = excluded.last_seen_at RETURNING id"
@@ -61,6 +65,7 @@ _UPSERT_PROGRESS = (
 )
 _INSERT_EVENT = "INSERT INTO events (user_id, kind, data, at) VALUES (?, ?, ?, ?)"
 _SEEN = object()  # what a turn's read returns for an update already handled
+_KNOWN_REFERRAL = "SELECT 1 FROM startups WHERE referral_code = ? COLLATE NOCASE"
 
 
 def _session(row: sqlite3.Row, progress: list[sqlite3.Row]) -> Session:
@@ -106,7 +111,7 @@ class SqliteSessionStore:
         """Like ``load``, but ``None`` if ``update_id`` was already handled; one trip for all the reads."""
 
         def read(conn: sqlite3.Connection):
-            if update_id is not None and conn.execute(_SELECT_SEEN, (key.channel, update_id)).fetchone() is not None:
+            if update_id is not None and already_seen(conn, key.channel, update_id, now):
                 return _SEEN
             row = conn.execute(_SELECT_USER, (key.channel, key.user_ref)).fetchone()
             return None if row is None else (row, conn.execute(_SELECT_PROGRESS, (row["id"],)).fetchall())
@@ -131,10 +136,10 @@ class SqliteSessionStore:
         """Whether anyone has ever written from ``channel`` (a database a live bot has used)."""
         return await self.db.fetchone("SELECT 1 FROM users WHERE channel = ? LIMIT 1", (channel,)) is not None
 
-    async def seen(self, channel: str, update_id: str) -> bool:
-        """Whether this platform update was already handled."""
-        row = await self.db.fetchone(_SELECT_SEEN, (channel, update_id))
-        return row is not None
+    async def seen(self, channel: str, update_id: str, now: int | None = None) -> bool:
+        """Whether this platform update was already handled (within its channel's window before ``now``)."""
+        at = int(time.time()) if now is None else now
+        return await self.db.run(lambda conn: already_seen(conn, channel, update_id, at))
 
     async def save_turn(
         self,
@@ -167,7 +172,7 @@ class SqliteSessionStore:
 
         def write(conn: sqlite3.Connection) -> list[OutboxRow]:
             if update_id is not None:
-                conn.execute("INSERT OR IGNORE INTO seen_updates (channel, update_id, at) VALUES (?, ?, ?)", (channel, update_id, now))
+                mark_seen(conn, channel, update_id, now)
             if "delete_my_data" in kinds:
                 self._erase(conn, user_id, now)
                 # what the user sent, as stored on arrival, goes too
@@ -186,7 +191,22 @@ class SqliteSessionStore:
             return add_replies(conn, user_id=user_id, channel=channel, chat_ref=chat_ref, outputs=replies,
                                reply_to=reply_to, close_contact=close_contact, now=now, lang=after.lang)
 
-        return await self.db.run_transaction(write)
+        rows = await self.db.run_transaction(write)
+        if "delete_my_data" in kinds:
+            await self._wipe_old_pages()
+        return rows
+
+    async def _wipe_old_pages(self) -> None:
+        """After an erasure: the WAL still holds the pages as they were before it; fold it into the
+        database (whose freed space ``secure_delete`` zeroed) and truncate it, so the erased name and
+        number are gone from the disk, not only from the tables."""
+        try:
+            busy, _, _ = await self.db.checkpoint()
+        except StorageError as exc:  # the erasure is committed; the daily maintenance checkpoints again
+            log.warning("checkpoint after an erasure failed (%s); maintenance will truncate the WAL", exc)
+            return
+        if busy:
+            log.warning("checkpoint after an erasure was kept from finishing by another reader; maintenance retries it")
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, user_id: int, event: Event, now: int) -> None:
@@ -203,6 +223,10 @@ class SqliteSessionStore:
             )
             revoke_of(conn, user_id, now)  # "I have not kept any of your details": nor a certificate naming them
         elif kind == "referral":
+            # Only a code some startup really has: an invented or mistyped one is neither kept nor
+            # logged, so /my_data never claims a partner brought the owner.
+            if conn.execute(_KNOWN_REFERRAL, (str(data.get("code", "")),)).fetchone() is None:
+                return
             conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
         elif kind == "quiz_answer":
             conn.execute(
