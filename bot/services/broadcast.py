@@ -728,8 +728,9 @@ class Screen:
             self.close()
             return
         target = None
-        if args.strip().lstrip("#").isdigit():
-            target = int(args.strip().lstrip("#"))
+        number = args.strip().lstrip("#")
+        if number.isascii() and number.isdigit() and len(number) <= 18:  # "²" is a digit but no number
+            target = int(number)
         results = await self.bc.cancel(target)
         if not results:
             self.say(self._(N_("There is no broadcast in progress.")))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..core.messages import Outbound, UserKey
 from .db import Database
+from .leads import passed_all
 from .outbox import OutboxRow, add_replies
 
 
@@ -85,13 +86,11 @@ class SqliteCertificates:
     async def owners_due(self, required: Sequence[str], seen_since: int) -> list[int]:
         """Owners seen since ``seen_since`` who passed every module in ``required`` and have no
         certificate (a crash before it was issued)."""
-        marks = ", ".join("?" * len(required)) or "NULL"
+        passed, params = passed_all(required)
         rows = await self.db.fetchall(
             "SELECT u.id FROM users u WHERE u.consent = 'given' AND u.last_seen_at >= ? "
-            "AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.id) "
-            f"AND (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ? "
-            "ORDER BY u.id",
-            (seen_since, *required, len(required)),
+            f"AND NOT EXISTS (SELECT 1 FROM certificates c WHERE c.user_id = u.id) AND {passed} ORDER BY u.id",
+            (seen_since, *params),
         )
         return [r[0] for r in rows]
 

@@ -127,6 +127,13 @@ def _lead(row) -> LeadRecord:
 _LEAD_COLUMNS = "id, user_id, score, reasons, state, sector, lang, referral_startup_id, startup_id, status, offered_at, created_at"
 
 
+def passed_all(required: Sequence[str]) -> tuple[str, tuple]:
+    """``(condition, parameters)``: the owner ``u`` has passed every module in ``required``."""
+    marks = ", ".join("?" * len(required)) or "NULL"
+    return (f"(SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ?",
+            (*required, len(required)))
+
+
 class SqliteLeads:
     """The lead feature's tables."""
 
@@ -344,13 +351,11 @@ class SqliteLeads:
 
     async def owners_to_check(self, required: Sequence[str], since: int) -> list[int]:
         """Owners seen since ``since`` who have consented, onboarded and passed ``required``, without a lead."""
-        marks = ", ".join("?" * len(required)) or "NULL"
+        passed, params = passed_all(required)
         rows = await self.db.fetchall(
             "SELECT u.id FROM users u WHERE u.consent = 'given' AND u.onboarded_at IS NOT NULL AND u.last_seen_at >= ? "
-            "AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = u.id) "
-            f"AND (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ? "
-            "ORDER BY u.id",
-            (since, *required, len(required)),
+            f"AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.user_id = u.id) AND {passed} ORDER BY u.id",
+            (since, *params),
         )
         return [r[0] for r in rows]
 
