@@ -45,6 +45,7 @@ from bot.content import load_content  # noqa: E402
 from bot.core.content import Content  # noqa: E402
 from bot.core.session import ModuleProgress  # noqa: E402
 from bot.storage.db import Database  # noqa: E402
+from bot.storage.outbox import broadcast_ref  # noqa: E402
 
 DAY = 86_400
 NOW = int(time.time())
@@ -400,7 +401,7 @@ def _scans(detail: str) -> bool:
 
 # ----------------------------------------------------------------- a year of traffic
 def _invitation_payload(content: Content) -> str:
-    """A module invitation as the outbox stores it, in Hindi: what a broadcast copies into every row."""
+    """A module invitation as the outbox stores it, in Hindi: stored once on the broadcast."""
     from bot.core.broadcast import invitation
     from bot.i18n import Catalogs
     from bot.storage.outbox import dump_say
@@ -475,11 +476,15 @@ async def year(workdir: Path, owners: int, days: int, per_day: int, content: Con
             uid = rng.choice(onboarded)
             outbox.append((uid, "telegram", str(FIRST_OWNER + uid), "reminder", reminder, f"year:r:{dedup}", None, "sent", 1,
                            today, today, today + 5, "1"))
-        if day % 7 == 0:
-            outbox += [(uid, "telegram", str(FIRST_OWNER + uid), "broadcast", invitation, f"year:bc:{day}:{uid}", 1000 + day, "sent",
-                        1, today, today, today + 60, "1") for uid in onboarded]
+        if day % 7 == 0:  # the message is stored once on the broadcast; each row names only its language
+            outbox += [(uid, "telegram", str(FIRST_OWNER + uid), "broadcast", broadcast_ref("hi"), f"year:bc:{day}:{uid}", 1000 + day,
+                        "sent", 1, today, today, today + 60, "1") for uid in onboarded]
         for conn in conns.values():
             conn.execute("BEGIN")
+            if day % 7 == 0:
+                conn.execute("INSERT INTO broadcasts (id, kind, module_id, payload_hi, segment, send_at, created_by, created_at, "
+                             "recipients, status) VALUES (?, 'module', 'payments', ?, '{}', ?, 'cli', ?, ?, 'done')",
+                             (1000 + day, invitation, today, today, len(onboarded)))
             conn.executemany("INSERT INTO seen_updates (channel, update_id, at) VALUES (?,?,?)", seen)
             conn.executemany("INSERT OR IGNORE INTO quiz_answers VALUES (?,?,?,?,?,?,?)", answers)
             conn.executemany("INSERT INTO events (user_id, kind, data, at) VALUES (?,?,?,?)", events)

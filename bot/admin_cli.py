@@ -150,6 +150,7 @@ async def _follow(app, broadcast_id: int, recipients: int, stall: float = STALL)
 
     started = last_change = time.monotonic()
     last: dict[str, int] | None = None
+    ahead: int | None = None  # messages queued before this broadcast, when it last looked
     try:
         while True:
             progress = await app.broadcasts.repo.progress(broadcast_id)
@@ -159,9 +160,15 @@ async def _follow(app, broadcast_id: int, recipients: int, stall: float = STALL)
             if progress != last:
                 last, last_change = progress, time.monotonic()
             elif time.monotonic() - last_change > stall:
-                print(f"\nNothing has gone out for {stall:.0f} s: is the bot running (make run)? "
-                      "The broadcast stays queued and goes out when it runs.", file=sys.stderr)
-                return 0
+                now_ahead = await app.broadcasts.repo.queued_ahead(broadcast_id)
+                if now_ahead and (ahead is None or now_ahead < ahead):  # the bot is sending what came first
+                    print(f"\nWaiting behind {app.texts.number('en', now_ahead)} message(s) queued earlier; "
+                          "the bot is sending them first.", file=sys.stderr)
+                    ahead, last_change = now_ahead, time.monotonic()
+                else:
+                    print(f"\nNothing has gone out for {stall:.0f} s: is the bot running (make run)? "
+                          "The broadcast stays queued and goes out when it runs.", file=sys.stderr)
+                    return 0
             await asyncio.sleep(0.5)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nStopped watching. The running bot keeps sending (/broadcast_cancel stops it).", file=sys.stderr)

@@ -1233,7 +1233,12 @@ def verify_leads(db_path: Path, api: ChaosStandin, plans: list[OwnerPlan], staff
 
 def verify_outbox(db_path: Path, api: ChaosStandin, record: Record) -> None:
     """Every outbox row arrived once; 'unknown' rows at most once; nothing left unsent."""
-    rows = read_db(db_path, "SELECT id, kind, chat_ref, payload, status, batch_id FROM outbox")
+    rows = read_db(
+        db_path,
+        "SELECT o.id, o.kind, o.chat_ref, o.status, o.batch_id, CASE o.payload WHEN '{\"broadcast\": \"en\"}' THEN b.payload_en "
+        "WHEN '{\"broadcast\": \"hi\"}' THEN b.payload_hi ELSE o.payload END AS payload "
+        "FROM outbox o LEFT JOIN broadcasts b ON o.kind = 'broadcast' AND b.id = o.batch_id",
+    )
     arrived: dict[int, Counter] = {}
     groups: dict[tuple[str, str], list[sqlite3.Row]] = {}
     for r in rows:

@@ -6,6 +6,7 @@ import pytest
 
 from bot.content import load_content
 from bot.core.content import Content
+from bot.core import features
 from bot.core.engine import Engine
 from bot.i18n import Catalogs
 
@@ -25,4 +26,4 @@ def catalogs() -> Catalogs:
 @pytest.fixture(scope="session")
 def engine(content: Content, catalogs: Catalogs) -> Engine:
     """The pure conversation engine over the shipped content (it holds no per-user state)."""
-    return Engine(content, catalogs)
+    return Engine(content, catalogs, features.standard())

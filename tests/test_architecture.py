@@ -181,8 +181,19 @@ def cycle_in(graph: dict[str, set[str]]) -> list[str]:
 def test_core_modules_import_one_another_without_a_circle():
     sources = {p.stem: p.read_text(encoding="utf-8") for p in core_files()}
     graph = core_graph(sources)
-    assert "leads" in graph["engine"] and "training" in graph["engine"]  # the graph really is read
+    assert {"leads", "training"} <= graph["features"] and "router" in graph["engine"]  # the graph really is read
     assert cycle_in(graph) == []
+
+
+FEATURES = {"training", "leads", "broadcast", "funnel", "reminders", "segments", "templates", "features"}
+
+
+def test_the_engine_knows_no_feature_only_the_router():
+    """Features register with the router; the engine reaches them only through it (``features.standard()``)."""
+    graph = core_graph({p.stem: p.read_text(encoding="utf-8") for p in core_files()})
+    assert graph["engine"] & FEATURES == set(), graph["engine"]
+    assert graph["router"] & FEATURES == set()
+    assert {m for m, imports in graph.items() if "features" in imports} == set()  # only the composition root picks them
 
 
 def test_the_cycle_finder_finds_a_circle_through_type_checking_imports():

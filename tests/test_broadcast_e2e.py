@@ -188,6 +188,12 @@ async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_langua
             assert w.tr(lang, module.title) in invitation.text
             assert invitation.buttons == [(w.tr(lang, "▶️ Start module"), "go:export_ready")]
         assert w.received(14) == [] and w.received(15) == []
+        # The message is stored once per language on the broadcast; each row names only its language.
+        [stored] = await app.db.fetchall("SELECT payload_en, payload_hi FROM broadcasts")
+        assert w.tr("en", module.title) in stored["payload_en"] and w.tr("hi", module.title) in stored["payload_hi"]
+        rows = await app.db.fetchall("SELECT chat_ref, payload FROM outbox WHERE kind = 'broadcast' ORDER BY chat_ref")
+        assert [(r["chat_ref"], r["payload"]) for r in rows] == [
+            ("11", '{"broadcast": "hi"}'), ("12", '{"broadcast": "en"}'), ("13", '{"broadcast": "hi"}')]
         # The status message is edited to the final counts.
         status = await api.wait_until(ADMIN, lambda m: m.text.startswith("📣 Broadcast #") and "finished" in m.text, timeout=10)
         assert "Sent: 3 of 3" in status.text and "Remaining: 0" in status.text
@@ -406,3 +412,65 @@ async def test_the_cli_queues_and_the_running_bot_alone_sends(tmp_path: Path):
                 wanted = "शुक्रवार को वेबिनार" if owner.lang == "hi" else "Webinar on Friday"
                 assert sum(wanted in (t or "") for t in texts) == 1, (owner.uid, texts)
             assert api.refusals == []
+
+
+async def test_a_broadcast_row_queued_before_the_upgrade_keeps_its_own_copy_and_is_sent(tmp_path: Path):
+    async with world(tmp_path) as w:
+        api, app = w.api, w.app
+        [[broadcast_id]] = await app.db.fetchall(
+            "INSERT INTO broadcasts (kind, text_en, text_hi, segment, send_at, created_by, created_at, recipients) "
+            "VALUES ('announcement', 'Old news', 'पुरानी सूचना', '{}', ?, 'cli', ?, 1) RETURNING id", (NOW, NOW))
+        await app.db.execute(
+            "INSERT INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
+            "SELECT id, 'telegram', '11', 'broadcast', ?, 'bc:old', ?, ?, ? FROM users WHERE user_ref = '11'",
+            ('{"text": "पुरानी सूचना", "choices": [], "columns": 1}', broadcast_id, NOW, NOW))
+        w.wake()
+        await w.wait_delivered([11])
+        assert [m.text for m in w.received(11)] == ["पुरानी सूचना"]
+
+
+async def test_the_cli_follow_says_it_waits_behind_an_earlier_broadcast_not_that_the_bot_is_down(tmp_path: Path, capsys):
+    from bot.admin_cli import _follow
+    from bot.storage.outbox import dump_say
+    from bot.core.messages import Say
+
+    async with world(tmp_path, broadcast_rate=2.0) as w:
+        app = w.app
+        now = int(w.clock.now())
+
+        async def announce(text: str) -> tuple[int, int]:
+            return await app.broadcasts.repo.create(
+                kind="announcement", segment=Segment(), channels=("telegram",), send_at=now, now=now, created_by="cli",
+                payloads={"en": dump_say(Say(text)), "hi": dump_say(Say(text))}, text_en=text, text_hi=text)
+
+        await announce("First news")
+        second, recipients = await announce("Second news")
+        assert await app.broadcasts.repo.queued_ahead(second) >= recipients - 1  # everything of the first comes before it
+        w.wake()
+        assert await _follow(app, second, recipients, stall=0.6) == 0
+        err = capsys.readouterr().err
+        assert "Waiting behind" in err and "queued earlier; the bot is sending them first." in err
+        assert "is the bot running" not in err
+        for owner in (o for o in OWNERS if o.onboarded):
+            assert [m.text for m in w.received(owner.uid)] == ["First news", "Second news"]
+        assert await app.broadcasts.repo.queued_ahead(second) == 0
+
+
+async def test_the_cli_follow_says_when_nothing_is_sending(tmp_path: Path, capsys):
+    from bot.admin_cli import _follow
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.storage.outbox import dump_say
+    from bot.core.messages import Say
+
+    app = await build_app(Settings(database_path=tmp_path / "bot.sqlite3"), clock=ManualClock(NOW))
+    try:
+        await seed(app.db, OWNERS)
+        broadcast_id, recipients = await app.broadcasts.repo.create(
+            kind="announcement", segment=Segment(), channels=("telegram",), send_at=NOW, now=NOW, created_by="cli",
+            payloads={"en": dump_say(Say("News")), "hi": dump_say(Say("खबर"))}, text_en="News", text_hi="खबर")
+        assert await _follow(app, broadcast_id, recipients, stall=0.3) == 0
+        err = capsys.readouterr().err
+        assert "is the bot running (make run)?" in err and "Waiting behind" not in err
+    finally:
+        await app.close()

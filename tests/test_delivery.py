@@ -274,3 +274,19 @@ async def test_a_worker_with_a_single_request_slot_still_drains(env: Env):
     worker = env.worker(concurrency=1, rate=200)
     assert await asyncio.wait_for(worker.drain(), 5) == 3
     assert [env.texts(uid) for uid in (81, 82, 83)] == [["Hello 81"], ["Hello 82"], ["Hello 83"]]
+
+
+async def test_a_lead_card_sent_again_after_a_timeout_says_it_is_a_second_copy(env: Env):
+    api = env.api
+    api.add_user(32)
+    again = "🔁 Sent again, as the connection broke while it was being sent. If you already have this card, either copy works."
+    await env.enqueue(32, "🆕 Lead #4", kind="lead_card")
+    card = Outgoing("telegram", "32", "lead_card", Say("🆕 Lead #5", again=again))
+    await env.app.outbox.enqueue([card], int(env.clock.now()))
+    api.timeout_next("sendMessage", 2, delay=READ_TIMEOUT * 4, deliver=True)  # both arrive, but the bot never hears so
+    worker = env.worker()
+    assert await worker.drain() == 2
+    env.clock.advance(600)
+    assert await worker.drain() == 2
+    assert env.texts(32) == ["🆕 Lead #4", "🆕 Lead #5", "🆕 Lead #4", f"{again}\n🆕 Lead #5"]
+    assert [r["status"] for r in await env.rows()] == ["sent", "sent"]

@@ -1015,3 +1015,34 @@ def test_a_change_not_confirmed_leaves_the_details_as_they_were(chat: Chat):
     turn = chat.engine.handle(fresh, Inbound.tap(edit))  # someone not onboarded taps it
     assert not any("Which answer" in o.text for o in says(turn.outputs))
     assert not [e for e in turn.events if e.kind == "profile_changed"] and not turn.session.draft.get("reedit")
+
+
+# ----------------------------------------------------------------- features plug in through the router
+def test_a_feature_plugs_in_without_touching_the_engine(content: Content, catalogs: Catalogs):
+    from bot.core import features
+    from bot.core.router import Feature
+
+    def hello(kernel, t: TurnContext, name: str) -> None:
+        t.say(f"Hello from {name}, {t.s.profile.get('owner_name', 'friend')}!")
+        kernel.ask_current(t, again=True)
+
+    engine = Engine(content, catalogs, [*features.standard(), Feature("hello", commands={"hello": hello})])
+    chat = start(engine)
+    fill_profile(chat)
+    chat.tap("Confirm")
+    assert "Tap a module to open it." in chat.text  # training's home, reached through the router
+    chat.say("/hello")
+    assert chat.text.startswith("Hello from hello, Asha Devi!")
+    # Without the training feature the same engine runs onboarding, and /learn is just unknown.
+    bare = Chat(Engine(content, catalogs))
+    bare.say("/start")
+    bare.say("/learn")
+    assert "Sorry, I don't know that command." in bare.text
+
+
+def test_two_features_cannot_claim_the_same_command(content: Content, catalogs: Catalogs):
+    from bot.core import features
+    from bot.core.router import Feature
+
+    with pytest.raises(ValueError, match="command 'score' is claimed by two features"):
+        Engine(content, catalogs, [*features.standard(), Feature("other", commands={"score": lambda k, t, n: None})])

@@ -336,13 +336,10 @@ def test_status_changes_allowed_and_refused():
     assert L.actions_for("listed") == ("ord", "lost")
 
 
-def test_payloads_round_trip_and_fit_telegram():
+def test_lead_buttons_fit_telegram():
     assert L.payload(123456789, "lost.not_interested") == "ld:123456789:lost.not_interested"
-    assert len(L.payload(10**12, "lost.not_interested").encode()) <= 64
-    assert L.parse_payload("ld:12:acc") == (12, "acc")
-    assert L.parse_payload("ld:x:acc") is None and L.parse_payload("3:yes") is None and L.parse_payload("ld:12:") is None
-    assert L.parse_page_payload(L.page_payload("lost", 3)) == ("lost", 3)
-    assert L.parse_page_payload("ls:secret:0") is None
+    assert len(L.payload(10**18 - 1, "lost.not_interested").encode()) <= 64
+    assert L.page_payload("lost", 3) == "ls:lost:3"
 
 
 def test_every_button_label_fits_whatsapp_in_both_languages(catalogs: Catalogs):
@@ -398,3 +395,23 @@ def test_leads_page_buttons(content: Content, catalogs: Catalogs):
     assert "No leads here yet." in last.text
     assert "ls:lost:0" in [c.id for c in last.choices] and "ls:all:0" in [c.id for c in last.choices]
     assert all(len(c.label) <= 20 for c in say.choices)
+
+
+def test_staff_taps_are_decided_by_pure_rules():
+    decide, me = L.decide_staff_tap, "up_brass"
+    assert decide("acc", "offered", me, me).kind == "accept"
+    assert (decide("dec", "offered", me, me).kind, decide("dec", "offered", me, me).reason) == ("ask_reason", "dec")
+    assert decide("dec.busy", "offered", me, me) == L.StaffDecision("decline", target="declined", reason="busy")
+    assert decide("dec.bogus", "offered", me, me) == L.StaffDecision("refuse", "stale")
+    assert decide("acc", "offered", "up_ganga", me) == L.StaffDecision("refuse", "not_yours")
+    assert decide("acc", None, None, me) == L.StaffDecision("refuse", "not_yours")
+    assert decide("con", "offered", me, me) == L.StaffDecision("refuse", "not_now")
+    listed = decide("lst", "contacted", me, me)
+    assert listed == L.StaffDecision("advance", target="listed") and listed.undoable
+    assert not decide("acc", "offered", me, me).undoable
+    moves = [(1, "offered", 0), (2, "accepted", 100), (3, "contacted", 200), (4, "listed", 1000)]
+    assert decide("undo.4", "listed", me, me, moves, now=1000 + L.UNDO_SECONDS) == L.StaffDecision("undo", target="contacted", move_id=4)
+    assert decide("undo.4", "listed", me, me, moves, now=1001 + L.UNDO_SECONDS).why == "too_late"  # ten minutes passed
+    assert decide("undo.3", "listed", me, me, moves, now=1001).why == "too_late"  # not the last step
+    assert decide("undo.2", "accepted", me, me, moves[:2], now=101).why == "too_late"  # accepting is never undone
+    assert decide("undo.x", "listed", me, me, moves, now=1001).why == "stale"

@@ -262,12 +262,19 @@ async def test_owner_qualifies_by_hand_staff_accept_and_the_owner_is_told(h: Har
         h.clock.advance(HOUR)
         api.tap_button(501, reply, label)
         reply = await api.wait_for_message(501, lambda m: (m.text or "").startswith(f"✅ Lead #1: {step}."))
+        assert [label for label, _ in reply.buttons][-1] == "↩️ Undo"
+    await api.wait_idle(quiet=0.1)
+    assert not [m for m in api.messages(owner) if "🌐" in (m.text or "")]  # held back while the step can be undone
+    h.clock.advance(11 * 60)
+    h.bot.runtime.delivery.wake()
     listed = await api.wait_for_message(owner, lambda m: "🌐" in (m.text or ""))
     assert shown(listed.html).startswith(
         "🌐 Your business is now listed on Alibaba.com, with the help of Pital Nagri Export Labs. Buyers from abroad")
     h.clock.advance(HOUR)
     api.tap_button(501, reply, "First export order")
     await api.wait_for_message(501, lambda m: "first export order! Congratulations" in (m.text or ""))
+    h.clock.advance(11 * 60)
+    h.bot.runtime.delivery.wake()
     ordered = await api.wait_for_message(owner, lambda m: "Congratulations" in (m.text or ""))
     assert "Pital Nagri Export Labs has recorded your first export order" in shown(ordered.html)
     api.send_text(owner, "/my_data")
@@ -277,7 +284,8 @@ async def test_owner_qualifies_by_hand_staff_accept_and_the_owner_is_told(h: Har
     history = await rows(app, "SELECT status, startup_id, actor, at FROM lead_history ORDER BY id")
     start = history[0]["at"]
     assert [(r["status"], r["at"] - start) for r in history] == [
-        ("created", 0), ("offered", 0), ("accepted", 3 * HOUR), ("contacted", 4 * HOUR), ("listed", 5 * HOUR), ("first_order", 6 * HOUR),
+        ("created", 0), ("offered", 0), ("accepted", 3 * HOUR), ("contacted", 4 * HOUR), ("listed", 5 * HOUR),
+        ("first_order", 6 * HOUR + 11 * 60),
     ]
     assert history[2]["actor"] == "staff:telegram:501"
     [stats] = [s for s in await app.leads.stats() if s.startup.id == "up_brass"]
@@ -734,3 +742,66 @@ async def test_an_owner_who_records_an_iec_after_confirming_qualifies_and_the_le
     assert "⭐ Readiness 56/100:" in card.text and "🧾 IEC: Yes" in card.text
     [lead] = await rows(app, "SELECT status, score FROM leads")
     assert lead == {"status": "offered", "score": 56}
+
+
+async def test_the_last_step_can_be_undone_for_ten_minutes_and_the_owner_never_hears_of_it(h: Harness):
+    api, app = h.api, h.app
+    await join(h, 501, "up_brass")
+    await qualify(h, 101, lang="hi", profile={**PROFILE, "markets": ["europe", "middle_east"]})
+    card = await card_for(api, 501)
+    assert "🗣 Speaks: हिन्दी" in card.text and "🌍 Markets: Europe, Middle East" in card.text
+    api.tap_button(501, card, "Accept")
+    reply = await api.wait_for_message(501, lambda m: "is yours" in (m.text or ""))
+    assert "↩️ Undo" not in [label for label, _ in reply.buttons]  # the owner is told at once: no taking it back
+    h.clock.advance(HOUR)
+    api.tap_button(501, reply, "Contacted")
+    contacted = await api.wait_for_message(501, lambda m: (m.text or "").startswith("✅ Lead #1: Contacted."))
+    old_undo = dict(contacted.buttons)["↩️ Undo"]
+    h.clock.advance(60)
+    api.tap_button(501, contacted, "Listed on Alibaba")  # a slip: not listed yet
+    listed = await api.wait_for_message(501, lambda m: (m.text or "").startswith("✅ Lead #1: Listed on Alibaba.com."))
+    listed_undo = dict(listed.buttons)["↩️ Undo"]
+    h.clock.advance(5 * 60)
+    api.tap_button(501, listed, "↩️ Undo")
+    undone = await api.wait_for_message(501, lambda m: (m.text or "").startswith("↩️ Undone"))
+    assert undone.text.startswith("↩️ Undone: lead #1 is back at “Contacted”.")
+    assert [label for label, _ in undone.buttons] == ["Listed on Alibaba", "First export order", "Lost"]
+    assert (await rows(app, "SELECT status FROM leads")) == [{"status": "contacted"}]
+    statuses = [r["status"] for r in await rows(app, "SELECT status FROM lead_history ORDER BY id")]
+    assert statuses == ["created", "offered", "accepted", "contacted", "undone"]  # the funnel and commissions never count it
+    [stats] = [s for s in await app.leads.stats() if s.startup.id == "up_brass"]
+    assert stats.listed == 0
+    # The owner's notice was held back and is gone: they never hear "listed".
+    h.clock.advance(HOUR)
+    h.bot.runtime.delivery.wake()
+    await api.wait_idle(quiet=0.2)
+    assert not [m for m in api.messages(101) if "🌐" in (m.text or "")]
+    # The same Undo again, or an Undo under an older step, is refused and changes nothing.
+    before = await snapshot(app)
+    api.tap(501, listed.message_id, listed_undo)  # a client that still shows the keyboard
+    api.tap(501, contacted.message_id, old_undo)
+    assert await answers_to(api, 2) == [
+        "That step can no longer be undone: only the last step, within 10 minutes. Send /leads to see the lead."] * 2
+    assert await snapshot(app) == before
+    # Listed for real: after ten minutes it cannot be undone, and the owner hears of it once, in Hindi.
+    api.tap_button(501, undone, "Listed on Alibaba")
+    listed = await api.wait_for_message(501, lambda m: (m.text or "").startswith("✅ Lead #1: Listed on Alibaba.com."))
+    h.clock.advance(10 * 60 + 1)
+    api.tap_button(501, listed, "↩️ Undo")
+    assert await answers_to(api, 1) == [
+        "That step can no longer be undone: only the last step, within 10 minutes. Send /leads to see the lead."]
+    h.clock.advance(60)
+    h.bot.runtime.delivery.wake()
+    told = await api.wait_for_message(101, lambda m: "🌐" in (m.text or ""))
+    assert "Alibaba.com" in told.text and "Pital Nagri Export Labs" in told.text and "आपका" in told.text
+    await api.wait_idle(quiet=0.2)
+    assert len([m for m in api.messages(101) if "🌐" in (m.text or "")]) == 1
+    # The card, opened from /leads, shows where the lead is and how it got there, without 🆕.
+    api.send_text(501, "/leads")
+    page = await api.wait_for_message(501, lambda m: "your leads" in (m.text or ""))
+    api.tap_button(501, page, next(label for label, _ in page.buttons if label.startswith("#1")))
+    opened = await api.wait_for_message(501, lambda m: (m.text or "").startswith("📋 Lead #1 · Listed on Alibaba.com"))
+    timeline = opened.text.split("🕑 So far:\n")[1].splitlines()
+    assert [line.split(": ", 1)[1] for line in timeline[:4]] == ["Offered to you", "Accepted", "Contacted", "Listed on Alibaba.com"]
+    assert re.fullmatch(r"• \d{1,2} [A-Z][a-z]+ 20\d\d, \d{1,2}:\d\d [AP]M: Offered to you", timeline[0]), timeline[0]
+    assert not opened.text.startswith("🆕")

@@ -12,6 +12,7 @@ import html
 import math
 import re
 
+from . import payloads
 from .content import Module
 from .messages import Choice, Say
 from .segments import Problem
@@ -34,7 +35,7 @@ def invitation(module: Module, texts: Texts, lang: str) -> Say:
     """The invitation to ``module`` in ``lang``, with its "Start module" button."""
     tr = lambda msgid: texts.gettext(lang, msgid)  # noqa: E731
     text = tr(INVITATION).format(title=tr(module.title), summary=tr(module.summary))
-    return Say(f"{text}\n\n{tr(FOOTER)}", (Choice(f"go:{module.id}", tr(START_MODULE)),))
+    return Say(f"{text}\n\n{tr(FOOTER)}", (Choice(payloads.Module(module.id).encode(), tr(START_MODULE)),))
 
 
 def announcement(text: str, texts: Texts, lang: str) -> Say:

@@ -2,15 +2,17 @@
 
 The engine knows the onboarding steps and the training modules (``Content``) and speaks through
 ``Texts``. It never mutates the session it is given; the caller persists the returned one.
-Training (menu, lessons, quiz) lives in ``training.py``; this module routes input, runs the
-commands and the onboarding steps.
+This module runs the turn: routing input, the owner's own commands and the onboarding steps.
+Everything else is a feature (training in ``training.py``, readiness in ``leads.py``) that the
+engine reaches only through its ``Router`` (``router.py``): the engine imports no feature.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from . import leads, training
+from . import payloads
 from .content import Content, Option, Step
 from .messages import Choice, Inbound, InKind, Picked, Toast
 from .normalize import (
@@ -23,6 +25,7 @@ from .normalize import (
     parse_number_list,
     parse_yes_no,
 )
+from .router import Feature, Router
 from .session import N_, Session, Texts, Turn, TurnContext
 
 LANGUAGES = ("hi", "en")
@@ -55,7 +58,6 @@ HELP = N_(
 )
 
 
-EDIT_PROFILE = "profile:edit"  # /profile's "Change an answer": valid whenever the profile is confirmed
 PROFILE_UPDATED = N_("✅ Your details are updated.")
 EDIT_CANCELLED = N_("Okay, cancelled. Your details are as they were.")
 PROFILE_UPDATED_SCORE = N_("✅ Your details are updated. Your export readiness is now {score}/100 (/score shows why).")
@@ -64,10 +66,11 @@ PROFILE_UPDATED_SCORE = N_("✅ Your details are updated. Your export readiness 
 class Engine:
     """Pure conversation logic over ``content`` and ``texts``."""
 
-    def __init__(self, content: Content, texts: Texts):
+    def __init__(self, content: Content, texts: Texts, features: Sequence[Feature] = ()):
         self.content = content
         self.texts = texts
         self.flow = content.onboarding
+        self.router = Router(features)
 
     # ----------------------------------------------------------------- entry points
     def new_session(self, lang_hint: str | None = None, seed: int = 0) -> Session:
@@ -142,16 +145,14 @@ class Engine:
             self._ask_current_detour(t)
         elif name == "profile":
             if s.consent == "given" and s.profile and s.onboarded:  # confirmed: any answer can still be changed
-                t.say(self.summary_text(t, t._("Your details:")), [Choice(EDIT_PROFILE, t._("Change an answer"))])
+                t.say(self.summary_text(t, t._("Your details:")), [Choice(payloads.ProfileEdit().encode(), t._("Change an answer"))])
             elif s.consent == "given" and s.profile:
                 t.say(self.summary_text(t, t._("Your details:")))
             else:
                 t.say(t._("You have not told me anything yet."))
             self.ask_current(t, again=True)
-        elif name in ("learn", "progress") or name in ("stop_reminders", "stop_broadcasts", "start_broadcasts"):
-            training.command(self, t, name)
-        elif name == "score":
-            leads.score_command(self, t)
+        elif (command := self.router.command(name)) is not None:
+            command(self, t, name)
         else:
             t.say(t._("Sorry, I don't know that command. Send /help to see what I can do."))
             self.ask_current(t, again=True)
@@ -170,8 +171,8 @@ class Engine:
             self._ask_step(t, self.flow.step(s.step))
         elif s.flow == "refused":
             t.say(t._("You chose not to share your details, so I have kept nothing. Send /start if you change your mind."))
-        elif s.flow in ("menu", "lesson", "quiz"):
-            training.ask_current(self, t, again)
+        elif (flow := self.router.flow(s.flow)) is not None:
+            flow.ask(self, t, again)
 
     def _ask_current_detour(self, t: TurnContext) -> None:
         detour = t.s.draft["detour"]
@@ -266,24 +267,24 @@ class Engine:
         if step.kind == "multi":
             return ", ".join(self.option_label(t, o) for o in step.options if o.id in value)
         if step.kind == "phone" and isinstance(value, str) and len(value) == 13:
-            return f"{value[:3]} {value[3:8]} {value[8:]}"  # +91 98765 43210
+            return t.esc(t.phone(value))  # +91 98765 43210
         return t.esc(value)
 
     # ----------------------------------------------------------------- answers
-    def _tap(self, t: TurnContext, payload: str) -> None:
-        if payload.startswith("go:"):
+    def _tap(self, t: TurnContext, data: str) -> None:
+        tapped = payloads.decode(data)
+        if (feature_tap := self.router.tap(tapped)) is not None:
             if t.s.draft.get("reedit"):
-                self._drop_reedit(t)  # off to a module in the middle of a change: the details as they were
-            training.go(self, t, payload[3:])
+                self._drop_reedit(t)  # off to a feature in the middle of a change: the details as they were
+            feature_tap(self, t, tapped)
             return
-        if payload == EDIT_PROFILE:
+        if isinstance(tapped, payloads.ProfileEdit):
             self._edit_profile(t)
             return
-        seq, _, value = payload.partition(":")
-        if seq != str(t.s.seq) or not value:
+        if not isinstance(tapped, payloads.Step) or not tapped.current(t.s.seq):
             t.outputs.append(Toast(t._("That button is from an earlier message. Please use the latest one.")))
             return
-        self._answer(t, value, tapped=True)
+        self._answer(t, tapped.value, tapped=True)
 
     def _input(self, t: TurnContext, inbound: Inbound) -> None:
         if inbound.kind is InKind.MEDIA:
@@ -313,8 +314,8 @@ class Engine:
             self._answer_detour(t, detour, value, tapped)
         elif s.flow == "onboarding":
             self._answer_step(t, self.flow.step(s.step), value, tapped)
-        elif s.flow in ("menu", "lesson", "quiz"):
-            training.answer(self, t, value, tapped)
+        elif (flow := self.router.flow(s.flow)) is not None:
+            flow.answer(self, t, value, tapped)
         else:
             self.ask_current(t, again=True)
 
@@ -614,10 +615,9 @@ class Engine:
                     t.emit("profile_changed", field=field)
             s.draft.clear()
             s.flow, s.step = "menu", ""
-            rules = self.content.qualification
-            if rules is not None:
-                result = leads.readiness(rules, self.content, s.profile, s.progress)
-                t.say(t._(PROFILE_UPDATED_SCORE, score=t.num(result.score)))
+            score = self.router.score(self.content, s) if self.router.score else None
+            if score is not None:
+                t.say(t._(PROFILE_UPDATED_SCORE, score=t.num(score)))
             else:
                 t.say(t._(PROFILE_UPDATED))
             self.ask_current(t, again=True)
@@ -629,7 +629,8 @@ class Engine:
             t.emit("onboarding_confirmed")
             name = s.profile.get("owner_name", "")
             t.say(t._("Thank you, {name}! Your profile is saved.", name=t.esc(name)))
-            training.open_menu(self, t, intro=True)
+            if self.router.home is not None:
+                self.router.home(self, t)
         elif choice == "change":
             if tapped:
                 t.outputs.append(Picked(t._("Change an answer")))

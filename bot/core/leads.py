@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .content import ID_RE, ContentError, Option, Qualification
 from .messages import Choice, Say, Toast
-from .session import N_, Kernel, TurnContext
+from .payloads import MAX_ID_DIGITS, LeadAction, LeadPage, whole
+from .router import Feature
+from .session import N_, Kernel, Session, Tr, TurnContext
 
 if TYPE_CHECKING:
     from .content import Content
@@ -409,6 +411,69 @@ def next_status(status: str, action: str) -> str | None:
     return None
 
 
+UNDO_SECONDS = 600  # a startup can take back its last step for ten minutes
+UNDOABLE = ("contacted", "listed", "first_order", "lost")  # accepting and declining reach the owner or the next startup at once
+
+
+@dataclass(frozen=True)
+class StaffDecision:
+    """What a tap on a lead card decides, before anything is stored (``decide_staff_tap``).
+
+    ``kind``: ``refuse`` (``why``: stale, not_yours, not_now, too_late), ``view`` (show the card),
+    ``ask_reason`` (decline or lost without a reason yet: ask, change nothing), ``accept``,
+    ``decline``, ``advance`` (to ``target``), ``undo`` (history row ``move_id``; back to ``target``).
+    """
+
+    kind: str
+    why: str = ""
+    target: str = ""
+    reason: str = ""
+    move_id: int = 0
+
+    @property
+    def undoable(self) -> bool:
+        """Whether the step it makes can be taken back (the answer offers ↩️ Undo)."""
+        return self.kind == "advance" and self.target in UNDOABLE
+
+
+def decide_staff_tap(
+    action: str, lead_status: str | None, lead_startup: str | None, startup_id: str,
+    moves: Sequence[tuple[int, str, int]] = (), now: int = 0,
+) -> StaffDecision:
+    """The rules of a lead-card tap by staff of ``startup_id``, on the facts loaded before the turn.
+
+    ``lead_status`` and ``lead_startup`` are the lead as stored (``None``: no such lead); ``moves``
+    are its history rows while with this startup, oldest first, as ``(id, status, when)``.
+    """
+    base, _, detail = action.partition(".")
+    if base == "view" and not detail:
+        return StaffDecision("view") if lead_startup == startup_id and lead_status is not None else StaffDecision("refuse", "not_yours")
+    if base == "undo":
+        move_id = whole(detail, MAX_ID_DIGITS)
+        if move_id is None:
+            return StaffDecision("refuse", "stale")
+    elif base not in ACTION_LABELS or (detail and reason_label(base, detail) is None):
+        return StaffDecision("refuse", "stale")
+    if lead_status is None or lead_startup != startup_id:
+        return StaffDecision("refuse", "not_yours")
+    if base == "undo":
+        last = moves[-1] if moves else None
+        if (last is None or len(moves) < 2 or last[0] != move_id or last[1] != lead_status or last[1] not in UNDOABLE
+                or now - last[2] > UNDO_SECONDS):
+            return StaffDecision("refuse", "too_late")
+        return StaffDecision("undo", target=moves[-2][1], move_id=move_id)
+    target = next_status(lead_status, base)
+    if target is None:
+        return StaffDecision("refuse", "not_now")
+    if base in ("dec", "lost") and not detail:
+        return StaffDecision("ask_reason", reason=base)
+    if target == "accepted":
+        return StaffDecision("accept", target=target)
+    if target == "declined":
+        return StaffDecision("decline", target=target, reason=detail)
+    return StaffDecision("advance", target=target, reason=detail)
+
+
 def actions_for(status: str) -> tuple[str, ...]:
     """The buttons a lead in ``status`` offers its startup."""
     if status == "offered":
@@ -450,6 +515,9 @@ STATUS_LABELS = {
     "lost": N_("Lost"),
     "withdrawn": N_("Withdrawn by the owner"),
 }
+# A lead's moves as its startup's card lists them.
+TIMELINE_LABELS = {**STATUS_LABELS, "offered": N_("Offered to you")}
+del TIMELINE_LABELS["unassigned"]
 # What an owner reads about their own lead (/my_data): words, never the status codes.
 OWNER_STATUS = {
     "unassigned": N_("waiting for a partner startup to take it up"),
@@ -479,41 +547,13 @@ BUTTON_LABELS = (
 
 
 def payload(lead_id: int, action: str) -> str:
-    """A lead-card button: ``ld:<lead id>:<action>`` (≤ 64 bytes for any realistic id)."""
-    return f"ld:{lead_id}:{action}"
-
-
-MAX_ID_DIGITS = 18  # any id the database can hold (SQLite integers are 64-bit); longer is forged
-
-
-def _whole(text: str, digits: int) -> int | None:
-    """``text`` as a whole number if it is 1–``digits`` ASCII digits ("²", "٣", "1_0", "-1" are not)."""
-    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
-        return None
-    return int(text)
-
-
-def parse_payload(data: str) -> tuple[int, str] | None:
-    """``(lead id, action)`` from a lead-card button, or ``None`` if it is not one (or is forged)."""
-    parts = data.split(":")
-    if len(parts) != 3 or parts[0] != "ld" or not parts[2] or not parts[2].isascii():
-        return None
-    lead_id = _whole(parts[1], MAX_ID_DIGITS)
-    return None if lead_id is None else (lead_id, parts[2])
+    """A lead-card button (``payloads.LeadAction``)."""
+    return LeadAction(lead_id, action).encode()
 
 
 def page_payload(status_filter: str, page: int) -> str:
-    """A ``/leads`` paging or filter button: ``ls:<filter>:<page>``."""
-    return f"ls:{status_filter}:{page}"
-
-
-def parse_page_payload(data: str) -> tuple[str, int] | None:
-    """``(filter, page)`` from a ``/leads`` button, or ``None``."""
-    parts = data.split(":")
-    if len(parts) != 3 or parts[0] != "ls" or parts[1] not in FILTERS:
-        return None
-    page = _whole(parts[2], 6)  # a million pages of leads is more than any startup will have
-    return None if page is None else (parts[1], page)
+    """A ``/leads`` paging or filter button (``payloads.LeadPage``)."""
+    return LeadPage(status_filter, page).encode()
 
 
 # ----------------------------------------------------------------- what people see
@@ -537,14 +577,14 @@ NOT_SET_UP = N_("The readiness score is not set up yet.")
 FINISH_PROFILE = N_("Let's finish your profile first; the training opens right after.")
 
 
-def _option_label(t: TurnContext, option: Option) -> str:
+def _option_label(t: Tr, option: Option) -> str:
     label = t._(option.label)
     if option.amounts:
-        label = label.format(**{k: t.texts.money(t.s.lang, v) for k, v in option.amounts})
+        label = label.format(**{k: t.money(v) for k, v in option.amounts})
     return label
 
 
-def item_label(t: TurnContext, content: Content, item: ScoreItem) -> str:
+def item_label(t: Tr, content: Content, item: ScoreItem) -> str:
     """The item's name in the reader's language: the onboarding's own label for the answer."""
     if item.key.startswith("quiz:"):
         module = content.module(item.key[5:])
@@ -553,7 +593,7 @@ def item_label(t: TurnContext, content: Content, item: ScoreItem) -> str:
     return t._(step.summary_label) if step is not None and step.summary_label else item.key
 
 
-def answer_label(t: TurnContext, content: Content, field: str, answer: Any) -> str:
+def answer_label(t: Tr, content: Content, field: str, answer: Any) -> str:
     """An owner's answer to an onboarding choice, as they saw it ("—" when unanswered)."""
     step = _field_step(content, field)
     option = step.option(answer) if step is not None and isinstance(answer, str) else None
@@ -562,7 +602,7 @@ def answer_label(t: TurnContext, content: Content, field: str, answer: Any) -> s
     return "—" if answer in (None, "", []) else t.esc(answer)
 
 
-def score_lines(t: TurnContext, content: Content, items: Sequence[ScoreItem]) -> list[str]:
+def score_lines(t: Tr, content: Content, items: Sequence[ScoreItem]) -> list[str]:
     """One line per profile item and one for all the quizzes: icon, name, answer, points."""
 
     def icon(points: int, most: int) -> str:
@@ -581,7 +621,7 @@ def score_lines(t: TurnContext, content: Content, items: Sequence[ScoreItem]) ->
     return lines
 
 
-def raise_tips(t: TurnContext, content: Content, result: Readiness, progress: Mapping[str, Progressish], limit: int = 5) -> list[str]:
+def raise_tips(t: Tr, content: Content, result: Readiness, progress: Mapping[str, Progressish], limit: int = 5) -> list[str]:
     """What the owner can do to raise the score, biggest gain first: registrations, then quizzes."""
     tips: list[tuple[int, str]] = []
     for item in result.items:
@@ -637,7 +677,11 @@ def score_command(engine: Kernel, t: TurnContext) -> None:
 
 # ----------------------------------------------------------------- the lead card (staff)
 
-CARD_TITLE = N_("🆕 <b>Lead #{id}</b> · {status}")
+CARD_TITLE = N_("<b>Lead #{id}</b> · {status}")
+CARD_LANGUAGE = N_("🗣 Speaks: {language}")
+CARD_MARKETS = N_("🌍 Markets: {markets}")
+CARD_TIMELINE = N_("🕑 So far:")
+CARD_AGAIN = N_("🔁 Sent again, as the connection broke while it was being sent. If you already have this card, either copy works.")
 CARD_SCORE = N_("⭐ Readiness {score}/100:")
 CARD_MODULES = N_("📚 Modules passed: {modules}")
 CARD_NO_MODULES = N_("📚 Modules passed: none")
@@ -657,9 +701,15 @@ class LeadView:
     passed_modules: tuple[str, ...] = ()
     by_referral: bool = False
     sla_hours: float = 48
+    lang: str | None = None  # the owner's language
+    timeline: tuple[tuple[str, int], ...] = ()  # (status, when) of this startup's moves, oldest first
 
 
-def lead_card(t: TurnContext, content: Content, lead: LeadView) -> Say:
+TIMELINE_SHOWN = 6  # the latest moves a card lists; older ones are in the dashboard and the export
+LANGUAGE_NAMES = {"hi": "हिन्दी", "en": "English"}  # each language by its own name, as the owner picked it
+
+
+def lead_card(t: Tr, content: Content, lead: LeadView) -> Say:
     """The card a startup's staff get: who, where, what, registrations, score, phone, and buttons."""
     p = lead.profile
     place = ", ".join(x for x in (t.esc(p.get("district") or ""), answer_label(t, content, "state", p.get("state"))) if x and x != "—")
@@ -669,17 +719,23 @@ def lead_card(t: TurnContext, content: Content, lead: LeadView) -> Say:
         if _field_step(content, name) is not None
     )
     modules = [t._(m.title) for m in content.modules if m.id in lead.passed_modules]
-    phone = p.get("phone") or "—"
-    if isinstance(phone, str) and len(phone) == 13 and phone.startswith("+91"):
-        phone = f"{phone[:3]} {phone[3:8]} {phone[8:]}"
+    phone = t.phone(p.get("phone")) or "—"
+    markets = [answer_label(t, content, "markets", m) for m in p.get("markets") or () if isinstance(m, str)]
+    title = t._(CARD_TITLE, id=lead.id, status=t._(STATUS_LABELS.get(lead.status, lead.status)))
     lines = [
-        t._(CARD_TITLE, id=lead.id, status=t._(STATUS_LABELS.get(lead.status, lead.status))),
+        f"🆕 {title}" if lead.status == "offered" else f"📋 {title}",  # new only until the startup answers
         f"🏭 <b>{t.esc(p.get('business_name') or '—')}</b>",
         f"👤 {t.esc(p.get('owner_name') or '—')}",
         f"📍 {place or '—'}",
         f"📦 {answer_label(t, content, 'sector', p.get('sector'))}",
         f"🧾 {registrations}",
         f"📞 {t.esc(phone)}",
+    ]
+    if lead.lang in LANGUAGE_NAMES:
+        lines.append(t._(CARD_LANGUAGE, language=LANGUAGE_NAMES[lead.lang]))
+    if markets:
+        lines.append(t._(CARD_MARKETS, markets=", ".join(markets)))
+    lines += [
         "",
         t._(CARD_SCORE, score=t.num(lead.score)),
         *score_lines(t, content, lead.items),
@@ -687,18 +743,21 @@ def lead_card(t: TurnContext, content: Content, lead: LeadView) -> Say:
     ]
     if lead.by_referral:
         lines.append(t._(CARD_REFERRAL))
+    moves = [(status, at) for status, at in lead.timeline if status in TIMELINE_LABELS][-TIMELINE_SHOWN:]
+    if len(moves) > 1:  # a single "offered" says nothing the title does not
+        lines += ["", t._(CARD_TIMELINE), *(f"• {t.when(at)}: {t._(TIMELINE_LABELS[status])}" for status, at in moves)]
     if lead.status == "offered":
         hours = int(lead.sla_hours) if float(lead.sla_hours).is_integer() else lead.sla_hours
         lines += ["", t._(CARD_DEADLINE, hours=t.num(hours))]
-    return Say("\n".join(lines), action_buttons(t, lead.id, lead.status), columns=2)
+    return Say("\n".join(lines), action_buttons(t, lead.id, lead.status), columns=2, again=t._(CARD_AGAIN))
 
 
-def action_buttons(t: TurnContext, lead_id: int, status: str) -> tuple[Choice, ...]:
+def action_buttons(t: Tr, lead_id: int, status: str) -> tuple[Choice, ...]:
     """The buttons for a lead in ``status``."""
     return tuple(Choice(payload(lead_id, a), t._(ACTION_LABELS[a])) for a in actions_for(status))
 
 
-def reason_buttons(t: TurnContext, lead_id: int, action: str) -> tuple[Choice, ...]:
+def reason_buttons(t: Tr, lead_id: int, action: str) -> tuple[Choice, ...]:
     """Reasons to pick when declining (``dec``) or losing (``lost``) a lead."""
     reasons = DECLINE_REASONS if action == "dec" else LOST_REASONS
     return tuple(Choice(payload(lead_id, f"{action}.{rid}"), t._(label)) for rid, label in reasons)
@@ -742,7 +801,7 @@ class ReferralFunnel:
 
 
 def leads_page(
-    t: TurnContext,
+    t: Tr,
     content: Content,
     startup_name: str,
     rows: Sequence[LeadRow],
@@ -784,6 +843,19 @@ def leads_page(
     return Say("\n".join(lines), tuple(choices), columns=2)
 
 
-def refusal(t: TurnContext, text: str, **values: object) -> Toast:
+def refusal(t: Tr, text: str, **values: object) -> Toast:
     """A polite no, shown where the button was tapped."""
     return Toast(t._(text, **values))
+
+
+def _score_after_change(content: Content, session: Session) -> int | None:
+    rules = content.qualification
+    return None if rules is None else readiness(rules, content, session.profile, session.progress).score
+
+
+FEATURE = Feature(
+    "readiness",
+    commands={"score": lambda engine, t, name: score_command(engine, t)},
+    score=_score_after_change,
+)
+"""Export readiness in the owner conversation: /score, and the score after a change of profile."""

@@ -8,6 +8,7 @@ the terminal strips the tags, WhatsApp turns <b> into *bold*).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from enum import Enum
 
 
@@ -84,7 +85,9 @@ class Say:
     ``columns`` is how many buttons a row should hold where the channel lays them out;
     ``ask_contact`` asks the channel to offer its "share my phone number" control;
     ``replace`` asks it to redraw the message whose button was just tapped (a multi-select
-    toggling its ticks) instead of sending a new one, where it can.
+    toggling its ticks) instead of sending a new one, where it can; ``again`` is a line put
+    first when the message is sent again after a try whose outcome is unknown (it may have
+    arrived), so a second copy is recognisable as one.
     """
 
     text: str
@@ -92,6 +95,11 @@ class Say:
     columns: int = 1
     ask_contact: bool = False
     replace: bool = False
+    again: str = ""
+
+    def resent(self) -> Say:
+        """This message as its second copy reads."""
+        return _replace(self, text=f"{self.again}\n{self.text}", again="") if self.again else self
 
 
 @dataclass(frozen=True)

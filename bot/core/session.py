@@ -7,10 +7,12 @@ copy, the service saves it. Nothing here knows about a database or a chat platfo
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import html
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
+from . import payloads
 from .messages import Choice, Event, Outbound, Say
 
 if TYPE_CHECKING:
@@ -47,6 +49,12 @@ class Texts(Protocol):
 
     def ngettext(self, lang: str, singular: str, plural: str, n: int) -> str:
         """The form of a message for the count ``n`` in ``lang`` ("1 owner", "3 owners")."""
+
+    def datetime(self, lang: str, when: dt.datetime) -> str:
+        """A date and time in India time, the way the language says it."""
+
+    def date(self, lang: str, when: dt.datetime | dt.date) -> str:
+        """A date in India time, the way the language says it."""
 
 
 def N_(msgid: str) -> str:
@@ -138,7 +146,57 @@ class Turn:
     events: list[Event]
 
 
-class TurnContext:
+class Tr:
+    """The one way to put words in front of someone: messages in their language, numbers, money,
+    dates and phone numbers the Indian way. Every role (owners, staff, admins) and the services
+    speak through it; ``TurnContext`` is one for the user of the turn."""
+
+    def __init__(self, lang: str, texts: Texts):
+        self._lang = lang
+        self.texts = texts
+
+    @property
+    def lang(self) -> str:
+        return self._lang
+
+    def _(self, msgid: str, **values: object) -> str:
+        """``msgid`` translated into the user's language, with ``values`` filled in."""
+        text = self.texts.gettext(self.lang, msgid)
+        return text.format(**values) if values else text
+
+    def p_(self, forms: tuple[str, str], count: int, /, **values: object) -> str:
+        """``forms`` (from ``P_``) in the user's language, in the form for ``count``."""
+        return self.texts.ngettext(self.lang, forms[0], forms[1], count).format(**values)
+
+    def esc(self, value: object) -> str:
+        """User-supplied ``value`` made safe to put into a chat-HTML message."""
+        return html.escape(str(value), quote=False)
+
+    def num(self, value: float) -> str:
+        """A number formatted for the user's language (Indian grouping: 1,00,000)."""
+        return self.texts.number(self.lang, value)
+
+    def money(self, rupees: int) -> str:
+        """Rupees the way owners say it: ₹40 lakh, ₹1.5 crore, ₹5,000."""
+        return self.texts.money(self.lang, rupees)
+
+    def when(self, seconds: int) -> str:
+        """A moment (Unix seconds) as a date and time in India time, in the user's language."""
+        return self.texts.datetime(self.lang, dt.datetime.fromtimestamp(seconds, dt.timezone.utc))
+
+    def date(self, seconds: int) -> str:
+        """The day of a moment (Unix seconds) in India time: 15 March 2026 / 15 मार्च 2026."""
+        return self.texts.date(self.lang, dt.datetime.fromtimestamp(seconds, dt.timezone.utc))
+
+    @staticmethod
+    def phone(value: object) -> str:
+        """A stored Indian mobile number (+919876543210) as people read it: +91 98765 43210."""
+        if isinstance(value, str) and len(value) == 13 and value.startswith("+91"):
+            return f"{value[:3]} {value[3:8]} {value[8:]}"
+        return "" if value is None else str(value)
+
+
+class TurnContext(Tr):
     """Collects outputs and events while the engine handles one inbound event."""
 
     def __init__(self, session: Session, texts: Texts):
@@ -147,22 +205,9 @@ class TurnContext:
         self.outputs: list[Outbound] = []
         self.events: list[Event] = []
 
-    def _(self, msgid: str, **values: object) -> str:
-        """``msgid`` translated into the user's language, with ``values`` filled in."""
-        text = self.texts.gettext(self.s.lang, msgid)
-        return text.format(**values) if values else text
-
-    def p_(self, forms: tuple[str, str], count: int, /, **values: object) -> str:
-        """``forms`` (from ``P_``) in the user's language, in the form for ``count``."""
-        return self.texts.ngettext(self.s.lang, forms[0], forms[1], count).format(**values)
-
-    def esc(self, value: object) -> str:
-        """User-supplied ``value`` made safe to put into a chat-HTML message."""
-        return html.escape(str(value), quote=False)
-
-    def num(self, value: float) -> str:
-        """A number formatted for the user's language."""
-        return self.texts.number(self.s.lang, value)
+    @property
+    def lang(self) -> str:  # follows the session: /language changes it in the middle of a turn
+        return self.s.lang
 
     def say(self, text: str, choices: tuple[Choice, ...] | list[Choice] = (), columns: int = 1, ask_contact: bool = False) -> None:
         """Queue a message."""
@@ -174,7 +219,7 @@ class TurnContext:
 
     def payload(self, value: str) -> str:
         """A button payload bound to the question on screen."""
-        return f"{self.s.seq}:{value}"
+        return payloads.Step(self.s.seq, value).encode()
 
     def advance(self) -> None:
         """The user moves to a new question: older buttons stop counting."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 
-from . import leads
+from . import leads, payloads
 from .content import Module, Question, QuizOption
 from .messages import Choice, Photo, Picked
 from .normalize import fold, match_option, parse_number, parse_yes_no
+from .router import Feature, Flow
 from .session import N_, Kernel, TurnContext
 
 # The hint names the question's own numbers: "1 to 3" for three options, "1 to 4" for four.
@@ -124,7 +125,7 @@ def _show_menu(engine: Kernel, t: TurnContext, intro: bool = False) -> None:
         lines.append(f"{t.num(index)}. {_status_line(engine, t, module)}")
     lines.append("")
     lines.append(t._("Tap a module to open it."))
-    choices = [Choice(f"go:{m.id}", f"{status_icon(engine, t, m)} {t._(m.short)}") for m in engine.content.modules]
+    choices = [Choice(payloads.Module(m.id).encode(), f"{status_icon(engine, t, m)} {t._(m.short)}") for m in engine.content.modules]
     t.say("\n".join(lines), choices, columns=2)
 
 
@@ -137,7 +138,7 @@ def _next_step(engine: Kernel, t: TurnContext) -> None:
     if upcoming is not None:
         started = s.progress.get(upcoming.id) is not None
         label = t._(CONTINUE_MODULE if started else START_MODULE, short=t._(upcoming.short))
-        choices.append(Choice(f"go:{upcoming.id}", label))
+        choices.append(Choice(payloads.Module(upcoming.id).encode(), label))
     choices.append(Choice(t.payload("menu"), t._("Modules")))
     t.say(t._(WHAT_NEXT), choices, columns=1)
 
@@ -392,7 +393,7 @@ def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
         None,
     )
     if upcoming is not None:
-        choices.append(Choice(f"go:{upcoming.id}", t._("Next: {short}", short=t._(upcoming.short))))
+        choices.append(Choice(payloads.Module(upcoming.id).encode(), t._("Next: {short}", short=t._(upcoming.short))))
     choices.append(Choice(t.payload("menu"), t._("Modules")))
     t.say(score + " " + t._("🎉 Passed! Well done."), choices, columns=1)
     required = engine.content.required_modules
@@ -414,3 +415,13 @@ def _core_modules_passed(engine: Kernel, t: TurnContext) -> None:
     lines.append(t._(CORE_DONE_MORE))
     t.say("\n".join(lines))
 
+
+
+FEATURE = Feature(
+    "training",
+    commands={name: command for name in ("learn", "progress", "stop_reminders", "stop_broadcasts", "start_broadcasts")},
+    flows={name: Flow(ask_current, answer) for name in ("menu", "lesson", "quiz")},
+    taps={payloads.Module: lambda engine, t, tapped: go(engine, t, tapped.module_id)},
+    home=lambda engine, t: open_menu(engine, t, intro=True),
+)
+"""Training in the conversation: the module menu, lessons and quizzes, and the reminder switches."""

@@ -11,7 +11,6 @@ says "withdrawn" and names no one. ``/certificate`` sends an owner theirs again.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 import logging
 import secrets
@@ -21,7 +20,7 @@ import segno
 
 from ..core.content import Content
 from ..core.messages import Inbound, InKind, Photo, Say
-from ..core.session import N_, Session, TurnContext
+from ..core.session import N_, Tr
 from ..i18n import Catalogs
 from ..pictures import ACCENT, MUTED, Canvas
 from ..storage.certificates import Certificate, Holder, SqliteCertificates
@@ -150,8 +149,8 @@ class CertificateService:
 
     def draw(self, c: Certificate) -> Drawn:
         """The certificate as a PNG (1200×850) in its language, with a QR code of the code."""
-        lang, tr = c.lang, (lambda s, **kw: self.texts.gettext(c.lang, s).format(**kw))
-        when = self.texts.date(lang, dt.datetime.fromtimestamp(c.issued_at, dt.timezone.utc))
+        words = Tr(c.lang, self.texts)
+        lang, tr, when = c.lang, words._, words.date(c.issued_at)
         W, H = 1200, 850
         canvas = Canvas.new(W, H)
         draw = canvas.draw
@@ -203,7 +202,7 @@ class CertificateService:
     # ------------------------------------------------------------------ checking
     async def verify(self, text: str, lang: str) -> str:
         """What ``/verify text`` answers, in ``lang``."""
-        t = TurnContext(Session(lang=lang), self.texts)
+        t = Tr(lang, self.texts)
         code = normalise_code(text)
         if not code:
             return t._(VERIFY_HOW, example=new_code())
@@ -211,9 +210,9 @@ class CertificateService:
         if found is None:
             return t._(UNKNOWN, code=t.esc(text.strip()[:40]))
         if found.revoked_at is not None:
-            return t._(WITHDRAWN, code=code, date=self.texts.date(lang, dt.datetime.fromtimestamp(found.revoked_at, dt.timezone.utc)))
+            return t._(WITHDRAWN, code=code, date=t.date(found.revoked_at))
         return t._(VALID, code=code, owner=t.esc(found.owner_name), business=t.esc(found.business_name),
-                   date=self.texts.date(lang, dt.datetime.fromtimestamp(found.issued_at, dt.timezone.utc)),
+                   date=t.date(found.issued_at),
                    modules=", ".join(self._module_titles(lang, found.modules)))
 
 
@@ -236,7 +235,7 @@ class CertificateRole:
 
     async def _certificate(self, user_id: int, lang: str) -> Reply:
         service = self.service
-        t = TurnContext(Session(lang=lang), service.texts)
+        t = Tr(lang, service.texts)
         certificate = await service.repo.of_user(user_id) if user_id else None
         if certificate is None:
             titles = service._module_titles(lang, service.content.required_modules)

@@ -48,16 +48,14 @@ from ..core.leads import (
     choose_startup,
     lead_card,
     leads_page,
-    next_status,
-    parse_page_payload,
-    parse_payload,
     readiness,
     reason_buttons,
     reason_label,
     refusal,
 )
+from ..core import payloads
 from ..core.messages import Choice, Event, Inbound, InKind, Outbound, Picked, Say
-from ..core.session import N_, Session, Texts, TurnContext
+from ..core.session import N_, Texts, Tr
 from ..storage.db import Database
 from ..storage.leads import LeadRecord, Owner, SqliteLeads, Staff, read_startup_rows
 from ..storage.outbox import Outgoing, SqliteOutbox
@@ -94,6 +92,8 @@ OWNER_LOST = N_(
     "stay yours. Send /score to see what would make your business more ready."
 )
 OWNER_NOTICES = {"listed": OWNER_LISTED, "first_order": OWNER_FIRST_ORDER, "lost": OWNER_LOST}
+UNDO_SECONDS = lead_rules.UNDO_SECONDS
+NOTICE_DELAY = UNDO_SECONDS + 60  # the owner hears of a step only once it can no longer be undone
 # Staff
 STAFF_WELCOME = N_(
     "✅ This chat is now linked to <b>{startup}</b>. New leads for your startup arrive here as cards: "
@@ -117,6 +117,9 @@ FIRST_ORDER = N_("🎉 Lead #{id}: first export order! Congratulations.")
 LOST_ASK = N_("What happened with lead #{id}?")
 LOST_DONE = N_("Lead #{id} is marked lost. Thank you for telling us.")
 NOT_YOURS = N_("This lead is not assigned to your startup.")
+UNDO_LABEL = N_("↩️ Undo")
+UNDONE = N_("↩️ Undone: lead #{id} is back at “{status}”.")
+UNDO_TOO_LATE = N_("That step can no longer be undone: only the last step, within {minutes} minutes. Send /leads to see the lead.")
 NOT_NOW = N_("That can't be done now: lead #{id} is at “{status}”.")
 STALE = N_("That button no longer works. Send /leads to see your leads.")
 OFFER_GONE = N_("⏰ Lead #{id} ({business}) was not answered within {hours} hours, so it went to another startup.")
@@ -191,8 +194,8 @@ class LeadService:
         """The qualification rules (``None`` leaves leads switched off)."""
         return self.content.qualification
 
-    def _t(self, lang: str) -> TurnContext:
-        return TurnContext(Session(lang=lang), self.texts)
+    def _t(self, lang: str) -> Tr:
+        return Tr(lang, self.texts)
 
     def _now(self) -> int:
         return int(self.clock.now())
@@ -299,7 +302,7 @@ class LeadService:
         await self.repo.add_history(conn, lead.id, "offered", chosen.id, "system", "referral" if by_referral else None, now)
         view = LeadView(
             lead.id, "offered", lead.score, tuple(ScoreItem.from_data(i) for i in lead.reasons), profile,
-            owner.passed_modules if owner else (), by_referral, self.settings.lead_sla_hours,
+            owner.passed_modules if owner else (), by_referral, self.settings.lead_sla_hours, lead.lang,
         )
         items = []
         staff_chats = await self.repo.staff_chats(conn, chosen.id)
@@ -312,11 +315,11 @@ class LeadService:
                 ADMIN_NO_STAFF, id=lead.id, startup=t.esc(chosen.name), startup_id=chosen.id))
         return items, chosen
 
-    def _place(self, t: TurnContext, profile: dict) -> str:
+    def _place(self, t: Tr, profile: dict) -> str:
         parts = [t.esc(profile.get("district") or ""), lead_rules.answer_label(t, self.content, "state", profile.get("state"))]
         return ", ".join(p for p in parts if p and p != "—") or "—"
 
-    async def _admins(self, conn, key: str, now: int, text: Callable[[TurnContext], str]) -> list[Outgoing]:
+    async def _admins(self, conn, key: str, now: int, text: Callable[[Tr], str]) -> list[Outgoing]:
         """One notice to each admin, in their language where they have talked to the bot (else English)."""
         refs = sorted(str(a) for a in self.settings.admin_ids)
         langs = await self.repo.admin_langs(conn, ADMIN_CHANNEL, refs)
@@ -369,7 +372,7 @@ class LeadService:
                 items.append(Outgoing(staff.channel, staff.chat_ref, "lead_notice", Say(text),
                                       dedup_key=f"lead:{lead.id}:gone:{late}:{staff.channel}:{staff.chat_ref}"))
 
-            def notice(t: TurnContext) -> str:
+            def notice(t: Tr) -> str:
                 head = t._(ADMIN_SLA, startup=t.esc(names.get(late, late)), id=lead.id,
                            business=t.esc(profile.get("business_name") or "—"), hours=t.num(self._hours()))
                 tail = t._(ADMIN_REASSIGNED, startup=t.esc(chosen.name)) if chosen else t._(ADMIN_WAITS)
@@ -420,21 +423,21 @@ class LeadService:
             text = t._(ALREADY_LINKED, startup=t.esc(startup.name))
         else:
             text = t._(INVITE_BAD)
-        return Reply([Say(text)], t.s.lang, 0, [])
+        return Reply([Say(text)], t.lang, 0, [])
 
     def unlink_question(self, staff: Staff) -> list[Outbound]:
         """``/delete_my_data`` in a staff chat: ask before unlinking it (the buttons name this link)."""
         t = self._t(staff.lang)
+        yes, no = payloads.Unlink("yes", staff.linked_at), payloads.Unlink("no", staff.linked_at)
         return [Say(t._(UNLINK_ASK, startup=t.esc(staff.startup_name)),
-                    (Choice(f"su:yes:{staff.linked_at}", t._("Yes")), Choice(f"su:no:{staff.linked_at}", t._("No"))), columns=2)]
+                    (Choice(yes.encode(), t._("Yes")), Choice(no.encode(), t._("No"))), columns=2)]
 
-    async def unlink(self, staff: Staff, payload: str) -> list[Outbound]:
+    async def unlink(self, staff: Staff, answer: payloads.Unlink) -> list[Outbound]:
         """The answer to ``unlink_question``: unlink the chat, or leave it as it is."""
         t = self._t(staff.lang)
-        parts = payload.split(":")
-        if len(parts) != 3 or parts[1] not in ("yes", "no") or parts[2] != str(staff.linked_at):
+        if answer.linked_at != staff.linked_at:  # asked about an earlier link of this chat
             return [refusal(t, STALE)]
-        if parts[1] == "no":
+        if answer.answer == "no":
             return [Picked(t._("No")), Say(t._(NOTHING_CHANGED))]
         if not await self.repo.unlink_staff(staff.channel, staff.chat_ref, staff.linked_at):
             return [refusal(t, STALE)]
@@ -473,63 +476,97 @@ class LeadService:
         lead = await self.repo.get_lead(lead_id)
         if lead is None or lead.startup_id != staff.startup_id:
             return [refusal(t, NOT_YOURS)]
-        async with self.db.transaction() as conn:  # a consistent read of the owner and their progress
+        async with self.db.transaction() as conn:  # a consistent read of the owner, their progress and the moves
             owner = await self.repo.owner(conn, lead.user_id) if lead.user_id else None
+            moves = await self.repo.moves(conn, lead.id, staff.startup_id)
         view = LeadView(
             lead.id, lead.status, lead.score, tuple(ScoreItem.from_data(i) for i in lead.reasons), owner.profile if owner else {},
             owner.passed_modules if owner else (), lead.referral_startup_id == staff.startup_id, self.settings.lead_sla_hours,
+            lead.lang, tuple((status, at) for _, status, at in moves),
         )
         return [lead_card(t, self.content, view)]
 
     async def act(self, staff: Staff, lead_id: int, action: str) -> list[Outbound]:
-        """A lead-card button: accept, decline (with a reason), contacted, listed, first order, lost."""
-        t = self._t(staff.lang)
-        base, _, reason = action.partition(".")
-        if base == "view" and not reason:
-            return await self.view(staff, lead_id)
-        if base not in lead_rules.ACTION_LABELS or (reason and reason_label(base, reason) is None):
-            return [refusal(t, STALE)]
+        """A lead-card button: accept, decline (with a reason), contacted, listed, first order, lost, undo.
+
+        The facts are loaded, the rules decide (``decide_staff_tap``, pure), and what they decided is
+        stored with the messages it causes, in one transaction; then the staff member is answered.
+        """
         now = self._now()
-        actor = f"staff:{staff.channel}:{staff.chat_ref}"
         async with self.db.transaction() as conn:
             lead = await self.repo.lead(conn, lead_id)
-            if lead is None or lead.startup_id != staff.startup_id:
-                return [refusal(t, NOT_YOURS)]
-            target = next_status(lead.status, base)
-            if target is None:
-                return [refusal(t, NOT_NOW, id=lead.id, status=t._(STATUS_LABELS.get(lead.status, lead.status)))]
-            if base in ("dec", "lost") and not reason:  # ask why first; nothing changes yet
-                question = DECLINE_ASK if base == "dec" else LOST_ASK
-                return [Say(t._(question, id=lead.id), reason_buttons(t, lead.id, base), columns=1)]
-            owner = await self.repo.owner(conn, lead.user_id) if lead.user_id else None
-            items: list[Outgoing] = []
-            if target == "accepted":
-                await self.repo.close_offer(conn, lead.id, staff.startup_id, "accepted", None, now)
-                await self.repo.set_status(conn, lead.id, "accepted", now)
-                await self.repo.add_history(conn, lead.id, "accepted", staff.startup_id, actor, None, now)
-                if owner is not None:
-                    items.append(self._owner_notice(owner, lead, staff))
-            elif target == "declined":
-                await self.repo.close_offer(conn, lead.id, staff.startup_id, "declined", reason, now)
-                await self.repo.add_history(conn, lead.id, "declined", staff.startup_id, actor, reason, now)
-                items, _ = await self._assign(conn, lead, owner, now)
-            else:
-                await self.repo.set_status(conn, lead.id, target, now)
-                await self.repo.add_history(conn, lead.id, target, staff.startup_id, actor, reason or None, now)
-                if owner is not None and target in OWNER_NOTICES:  # the owner hears each step that is news to them
-                    items.append(self._owner_notice(owner, lead, staff, target))
-            await self.outbox.add(conn, items, now)
+            moves = await self.repo.moves(conn, lead.id, staff.startup_id) if lead and action.startswith("undo.") else ()
+            decision = lead_rules.decide_staff_tap(action, lead.status if lead else None, lead.startup_id if lead else None,
+                                                   staff.startup_id, moves, now)
+            owner, move, items = await self._store(conn, staff, lead, decision, now)
         if items:
             self._poke()
-        return self._after(t, staff, lead.id, base, reason, target, owner)
+        return await self._answer(staff, lead, action, decision, owner, move)
+
+    async def _store(self, conn, staff: Staff, lead: LeadRecord | None, decision: lead_rules.StaffDecision,
+                     now: int) -> tuple[Owner | None, int, list[Outgoing]]:
+        """Persist ``decision`` on the open transaction: (the owner, the new history row, the messages queued)."""
+        if decision.kind in ("refuse", "view", "ask_reason"):
+            return None, 0, []  # nothing changes
+        actor = f"staff:{staff.channel}:{staff.chat_ref}"
+        if decision.kind == "undo":
+            await self.repo.undo_move(conn, decision.move_id, lead.id, decision.target, actor, now)
+            await self.repo.drop_unsent(conn, f"lead:{lead.id}:owner:{lead.status}:{staff.startup_id}")
+            return None, 0, []
+        owner = await self.repo.owner(conn, lead.user_id) if lead.user_id else None
+        target, reason, move = decision.target, decision.reason, 0
+        items: list[Outgoing] = []
+        if decision.kind == "accept":
+            await self.repo.close_offer(conn, lead.id, staff.startup_id, "accepted", None, now)
+            await self.repo.set_status(conn, lead.id, "accepted", now)
+            await self.repo.add_history(conn, lead.id, "accepted", staff.startup_id, actor, None, now)
+            if owner is not None:
+                items.append(self._owner_notice(owner, lead, staff))
+        elif decision.kind == "decline":
+            await self.repo.close_offer(conn, lead.id, staff.startup_id, "declined", reason, now)
+            await self.repo.add_history(conn, lead.id, "declined", staff.startup_id, actor, reason, now)
+            items, _ = await self._assign(conn, lead, owner, now)
+        else:
+            await self.repo.set_status(conn, lead.id, target, now)
+            move = await self.repo.add_history(conn, lead.id, target, staff.startup_id, actor, reason or None, now)
+            if owner is not None and target in OWNER_NOTICES:  # news to the owner, once it can no longer be undone
+                items.append(replace(self._owner_notice(owner, lead, staff, target), not_before=now + NOTICE_DELAY))
+        await self.outbox.add(conn, items, now)
+        return owner, move, items
+
+    async def _answer(self, staff: Staff, lead: LeadRecord | None, action: str, decision: lead_rules.StaffDecision,
+                      owner: Owner | None, move: int) -> list[Outbound]:
+        """What the staff member who tapped sees."""
+        t = self._t(staff.lang)
+        if decision.kind == "refuse":
+            if decision.why == "not_now":
+                return [refusal(t, NOT_NOW, id=lead.id, status=t._(STATUS_LABELS.get(lead.status, lead.status)))]
+            if decision.why == "too_late":
+                return [refusal(t, UNDO_TOO_LATE, minutes=t.num(UNDO_SECONDS // 60))]
+            return [refusal(t, NOT_YOURS if decision.why == "not_yours" else STALE)]
+        if decision.kind == "view":
+            return await self.view(staff, lead.id)
+        if decision.kind == "ask_reason":  # ask why first; nothing changed yet
+            question = DECLINE_ASK if decision.reason == "dec" else LOST_ASK
+            return [Say(t._(question, id=lead.id), reason_buttons(t, lead.id, decision.reason), columns=1)]
+        if decision.kind == "undo":
+            log.info("lead %s: step %s undone by startup %s", lead.id, lead.status, staff.startup_id)
+            buttons = lead_rules.action_buttons(t, lead.id, decision.target)
+            text = t._(UNDONE, id=lead.id, status=t._(STATUS_LABELS.get(decision.target, decision.target)))
+            return [Picked(t._(UNDO_LABEL)), Say(f"{text}\n{t._(NEXT_STEP)}" if buttons else text, buttons, columns=2)]
+        out = self._after(t, staff, lead.id, action.partition(".")[0], decision.reason, decision.target, owner)
+        if decision.undoable:  # the last message offers to take the step back
+            last = out[-1]
+            assert isinstance(last, Say)
+            undo = Choice(lead_rules.payload(lead.id, f"undo.{move}"), t._(UNDO_LABEL))
+            out[-1] = replace(last, choices=(*last.choices, undo))
+        return out
 
     def _owner_notice(self, owner: Owner, lead: LeadRecord, staff: Staff, target: str = "accepted") -> Outgoing:
         """The owner's message about a step of their lead, in their language, naming the startup."""
         o = self._t(owner.lang)
         if target == "accepted":
-            phone = owner.profile.get("phone") or ""
-            if len(phone) == 13 and phone.startswith("+91"):
-                phone = f"{phone[:3]} {phone[3:8]} {phone[8:]}"
+            phone = o.phone(owner.profile.get("phone"))
             text = o._(OWNER_ACCEPTED, startup=o.esc(staff.startup_name), phone=o.esc(phone or "—"))
         else:
             text = o._(OWNER_NOTICES[target], startup=o.esc(staff.startup_name))
@@ -537,7 +574,7 @@ class LeadService:
                         dedup_key=f"lead:{lead.id}:owner:{target}:{staff.startup_id}")
 
     def _after(
-        self, t: TurnContext, staff: Staff, lead_id: int, base: str, reason: str, target: str, owner: Owner | None
+        self, t: Tr, staff: Staff, lead_id: int, base: str, reason: str, target: str, owner: Owner | None
     ) -> list[Outbound]:
         """What the staff member who tapped sees: the tapped card marked, and what comes next."""
         label = t._(reason_label(base, reason) or "") if reason else t._(lead_rules.ACTION_LABELS[base])
@@ -682,9 +719,10 @@ def format_stats(stats: list[StartupStats]) -> str:
     return "\n".join(lines) if rows else "No startups in the registry yet: saathi startups import FILE"
 
 
-# Buttons of the owner conversation ("<seq>:…", "go:…") and of the admins' wizard ("bc:…"): not the
-# staff's. Any other tap in a staff chat is the staff's (a lead card's, or a forged one: refused).
-_OTHERS_BUTTON = re.compile(r"(\d+|go|bc):")
+# Buttons of the owner conversation and of the admins' wizard are not the staff's. Any other tap in a
+# staff chat is the staff's: a lead card's, a /leads page's, the unlink question's, or a forged one (refused).
+_OTHERS_BUTTONS = (payloads.Step, payloads.Module, payloads.ProfileEdit, payloads.Wizard, payloads.MorePage, payloads.OwnNumber,
+                   payloads.OpenHeld)
 
 
 class StaffRole:
@@ -702,9 +740,10 @@ class StaffRole:
         command = inbound.data if inbound.kind is InKind.COMMAND else None
         if command == "start" and inbound.text.startswith("join_"):
             return await self.service.join(who, inbound.text[5:])
-        tapped = inbound.data if inbound.kind is InKind.CHOICE else None
+        is_tap = inbound.kind is InKind.CHOICE
+        tapped = payloads.decode(inbound.data) if is_tap else None
         if command not in ("leads", "start", "help", "language", "delete_my_data") and not (
-                tapped is not None and not _OTHERS_BUTTON.match(tapped)):
+                is_tap and not isinstance(tapped, _OTHERS_BUTTONS)):
             return None  # the common case (an owner writing or tapping) costs no query
         if command in ("start", "help") and inbound.text:
             return None  # /start ref_… and friends belong to the owner conversation
@@ -722,12 +761,12 @@ class StaffRole:
             outputs = self.service.unlink_question(staff)
         elif command is not None:
             outputs = await self.service.help(staff)
-        elif tapped.startswith("su:"):
+        elif isinstance(tapped, payloads.Unlink):
             outputs = await self.service.unlink(staff, tapped)
-        elif (card := parse_payload(tapped)) is not None:
-            outputs = await self.service.act(staff, *card)
-        elif (listing := parse_page_payload(tapped)) is not None and listing[0] in FILTERS:
-            outputs = await self.service.page(staff, *listing)
+        elif isinstance(tapped, payloads.LeadAction):
+            outputs = await self.service.act(staff, tapped.lead_id, tapped.action)
+        elif isinstance(tapped, payloads.LeadPage) and tapped.status_filter in FILTERS:
+            outputs = await self.service.page(staff, tapped.status_filter, tapped.page)
         else:
             outputs = [refusal(self.service._t(staff.lang), STALE)]
         return Reply(outputs, staff.lang, 0, [])

@@ -7,12 +7,11 @@ told through the ``delete_my_data`` event.
 
 from __future__ import annotations
 
-import datetime as dt
 
 from ..core.engine import Engine
 from ..core.messages import FOREIGN_CONTACT, Inbound, InKind, Say
 from ..core.leads import OWNER_STATUS
-from ..core.session import N_, Session, TurnContext
+from ..core.session import N_, Session, Tr, TurnContext
 from ..i18n import Catalogs
 from ..storage.privacy import SqlitePrivacyRecords, StaffLink, StoredAbout
 from .conversation import ConversationService, Reply
@@ -64,11 +63,11 @@ class PrivacyRole:
         return Reply(outputs, lang, found.user_id if found else 0, [])
 
     def _staff_text(self, staff: StaffLink) -> str:
-        t = TurnContext(Session(lang=staff.lang), self.texts)
+        t = Tr(staff.lang, self.texts)
         startup = t.esc(staff.startup_name)
         return "\n".join([
             f"<b>{t._(STAFF_TITLE)}</b>", "",
-            t._(STAFF_LINE, startup=startup, date=self._date(staff.lang, staff.linked_at),
+            t._(STAFF_LINE, startup=startup, date=t.date(staff.linked_at),
                 language=LANGUAGE_NAMES.get(staff.lang, staff.lang)),
             t._(STAFF_WHAT, startup=startup), "", t._(STAFF_ERASE_HINT),
         ])
@@ -78,12 +77,12 @@ class PrivacyRole:
         t = TurnContext(Session(lang=lang, profile=found.profile), self.texts)
         lines = [self.engine.summary_text(t, t._(TITLE)), ""]
         if found.consent == "given" and found.consent_at:
-            lines.append(t._(CONSENT_LINE, date=self._date(lang, found.consent_at), version=found.consent_version))
+            lines.append(t._(CONSENT_LINE, date=t.date(found.consent_at), version=found.consent_version))
         else:
             lines.append(t._(NO_CONSENT))
         if found.referral_code:
             lines.append(t._(REFERRAL_LINE, code=t.esc(found.referral_code)))
-        lines.append(t._(SEEN_LINE, first=self._date(lang, found.first_seen_at), last=self._date(lang, found.last_seen_at)))
+        lines.append(t._(SEEN_LINE, first=t.date(found.first_seen_at), last=t.date(found.last_seen_at)))
         for module_id, attempts, best in found.progress:
             module = self.engine.content.module(module_id)
             if module is not None:
@@ -93,15 +92,15 @@ class PrivacyRole:
             status, created_at, startup = found.lead
             words = t._(OWNER_STATUS.get(status, OWNER_STATUS["offered"]), startup=t.esc(startup or "—"))
             if startup and status not in ("unassigned", "offered"):
-                lines.append(t._(LEAD_LINE, date=self._date(lang, created_at), startup=t.esc(startup), status=words))
+                lines.append(t._(LEAD_LINE, date=t.date(created_at), startup=t.esc(startup), status=words))
             else:  # offered, not yet taken up: which startup is weighing it is not the owner's worry
-                lines.append(t._(LEAD_WAITING, date=self._date(lang, created_at), status=words))
+                lines.append(t._(LEAD_WAITING, date=t.date(created_at), status=words))
         if found.certificate is not None:
             code, issued_at = found.certificate
-            lines.append(t._(CERTIFICATE_LINE, code=t.esc(code), date=self._date(lang, issued_at)))
+            lines.append(t._(CERTIFICATE_LINE, code=t.esc(code), date=t.date(issued_at)))
         count, last = found.messages
         if count and last:
-            lines.append(t._(MESSAGES_LINE, count=t.num(count), date=self._date(lang, last)))
+            lines.append(t._(MESSAGES_LINE, count=t.num(count), date=t.date(last)))
         else:
             lines.append(t._(NO_MESSAGES))
         if found.reminders_off:
@@ -110,10 +109,6 @@ class PrivacyRole:
             lines.append(t._(BROADCASTS_OFF))
         lines += ["", t._(ERASE_HINT)]
         return "\n".join(lines)
-
-    def _date(self, lang: str, seconds: int) -> str:
-        return self.texts.date(lang, dt.datetime.fromtimestamp(seconds, dt.timezone.utc))
-
 
 class ForeignContactRole:
     """A contact card that is not the sender's own: refused in their language, and nothing kept.

@@ -18,6 +18,7 @@ from typing import Any
 from ..core.segments import Segment
 from .db import Database
 from .inbox import already_seen, mark_seen
+from .outbox import broadcast_ref
 
 # Never reachable by a broadcast, whatever the segment: no consent, blocked the bot, opted out.
 ELIGIBLE = "u.consent = 'given' AND u.blocked_at IS NULL AND u.broadcasts_off = 0"
@@ -143,17 +144,18 @@ class SqliteBroadcasts:
     ) -> tuple[int, int]:
         """Create a broadcast and enqueue one outbox row per recipient; returns (id, recipients).
 
-        ``payloads`` are the stored messages (``dump_say``) by language; each owner gets theirs.
+        ``payloads`` are the stored messages (``dump_say``) by language, kept once on the broadcast;
+        each owner's outbox row names only the language they get (``broadcast_ref``).
         ``draft``, the admin's wizard as it is after Confirm, is saved in the same transaction.
         """
         where, params = segment_where(segment, channels)
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "INSERT INTO broadcasts (kind, module_id, text_en, text_hi, segment, send_at, created_by, admin_channel, "
-                "admin_chat, admin_lang, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO broadcasts (kind, module_id, text_en, text_hi, payload_en, payload_hi, segment, send_at, created_by, "
+                "admin_channel, admin_chat, admin_lang, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
-                    kind, module_id, text_en, text_hi, json.dumps(segment.to_dict(), ensure_ascii=False), send_at, created_by,
-                    admin[0] if admin else None, admin[1] if admin else None, admin_lang, now,
+                    kind, module_id, text_en, text_hi, payloads["en"], payloads["hi"], json.dumps(segment.to_dict(), ensure_ascii=False),
+                    send_at, created_by, admin[0] if admin else None, admin[1] if admin else None, admin_lang, now,
                 ),
             )
             broadcast_id = (await cur.fetchone())[0]
@@ -161,7 +163,7 @@ class SqliteBroadcasts:
                 "INSERT OR IGNORE INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
                 "SELECT u.id, u.channel, u.user_ref, 'broadcast', CASE WHEN u.lang = 'en' THEN ? ELSE ? END, "
                 f"'bc:' || ? || ':' || u.id, ?, ?, ? FROM users u WHERE {where} ORDER BY u.id",
-                [payloads["en"], payloads["hi"], broadcast_id, broadcast_id, max(send_at, now), now, *params],
+                [broadcast_ref("en"), broadcast_ref("hi"), broadcast_id, broadcast_id, max(send_at, now), now, *params],
             )
             recipients = cur.rowcount
             await conn.execute("UPDATE broadcasts SET recipients = ? WHERE id = ?", (recipients, broadcast_id))
@@ -194,6 +196,23 @@ class SqliteBroadcasts:
             "SELECT status, COUNT(*) FROM outbox WHERE batch_id = ? AND kind = 'broadcast' GROUP BY status", (broadcast_id,)
         )
         return {r[0]: r[1] for r in rows}
+
+    async def queued_ahead(self, broadcast_id: int) -> int:
+        """Messages the delivery worker sends before this broadcast's next one: due earlier, or in flight."""
+        first = await self.db.fetchone(
+            "SELECT not_before, id FROM outbox WHERE batch_id = ? AND kind = 'broadcast' AND status = 'pending' "
+            "ORDER BY not_before, id LIMIT 1", (broadcast_id,)
+        )
+        if first is None:
+            return 0
+        row = await self.db.fetchone(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND kind != 'reply' "
+            "         AND (not_before < ? OR (not_before = ? AND id < ?)))"
+            " + (SELECT COUNT(*) FROM outbox WHERE status = 'claimed')"
+            " + (SELECT COUNT(*) FROM outbox WHERE status = 'sending')",
+            (first[0], first[0], first[1]),
+        )
+        return row[0]
 
     async def set_status_ref(self, broadcast_id: int, ref: str | None) -> None:
         """Remember the admin's status message, to edit it from now on."""

@@ -427,12 +427,39 @@ class SqliteLeads:
         await conn.execute("UPDATE leads SET notice_owed = 0 WHERE id = ?", (lead_id,))
 
     @staticmethod
-    async def add_history(conn, lead_id: int, status: str, startup_id: str | None, actor: str, note: str | None, now: int) -> None:
-        """Record one timestamped change (commissions are computed from these)."""
-        await conn.execute(
-            "INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) VALUES (?, ?, ?, ?, ?, ?)",
+    async def add_history(conn, lead_id: int, status: str, startup_id: str | None, actor: str, note: str | None, now: int) -> int:
+        """Record one timestamped change (commissions are computed from these); its id."""
+        cur = await conn.execute(
+            "INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (lead_id, status, startup_id, actor, note, now),
         )
+        return (await cur.fetchone())[0]
+
+    @staticmethod
+    async def moves(conn, lead_id: int, startup_id: str) -> list[tuple[int, str, int]]:
+        """The lead's changes while with ``startup_id``, oldest first: (history id, status, when)."""
+        cur = await conn.execute(
+            "SELECT id, status, at FROM lead_history WHERE lead_id = ? AND startup_id = ? ORDER BY id", (lead_id, startup_id)
+        )
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+    @staticmethod
+    async def undo_move(conn, history_id: int, lead_id: int, back_to: str, actor: str, now: int) -> None:
+        """Take back the change ``history_id``: the lead returns to ``back_to``, the change leaves the history
+        (commissions and the funnel never count it) and the undoing is recorded in its place."""
+        cur = await conn.execute("DELETE FROM lead_history WHERE id = ? AND lead_id = ? RETURNING status, startup_id", (history_id, lead_id))
+        row = await cur.fetchone()
+        await conn.execute("UPDATE leads SET status = ?, updated_at = ? WHERE id = ?", (back_to, now, lead_id))
+        await conn.execute(
+            "INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) VALUES (?, 'undone', ?, ?, ?, ?)",
+            (lead_id, row[1], actor, row[0], now),
+        )
+
+    @staticmethod
+    async def drop_unsent(conn, dedup_key: str) -> int:
+        """Delete the outbox row ``dedup_key`` if it has not gone out yet (so the same notice can be queued again)."""
+        cur = await conn.execute("DELETE FROM outbox WHERE dedup_key = ? AND status IN ('pending', 'claimed')", (dedup_key,))
+        return cur.rowcount
 
     @staticmethod
     async def offered_to(conn, lead_id: int) -> set[str]:

@@ -67,16 +67,46 @@ class Outgoing:
 
 def dump_say(say: Say) -> str:
     """A ``Say`` as the outbox stores it."""
-    return json.dumps(
-        {"text": say.text, "choices": [[c.id, c.label] for c in say.choices], "columns": say.columns},
-        ensure_ascii=False,
+    data = {"text": say.text, "choices": [[c.id, c.label] for c in say.choices], "columns": say.columns}
+    if say.again:
+        data["again"] = say.again
+    return json.dumps(data, ensure_ascii=False)
+
+
+def broadcast_ref(lang: str) -> str:
+    """A broadcast row's payload: which of the broadcast's messages (stored once, per language) it gets."""
+    return '{"broadcast": "en"}' if lang == "en" else '{"broadcast": "hi"}'
+
+
+_BROADCAST_REFS = {broadcast_ref("en"): "payload_en", broadcast_ref("hi"): "payload_hi"}
+
+
+async def _broadcast_payloads(conn: Any, rows: Sequence[Any]) -> dict[tuple[int, str], str]:
+    """The stored messages that broadcast rows among ``rows`` refer to, by (broadcast id, ref)."""
+    ids = sorted({r["batch_id"] for r in rows if r["kind"] == "broadcast" and r["payload"] in _BROADCAST_REFS})
+    if not ids:
+        return {}
+    cur = await conn.execute(
+        f"SELECT id, payload_en, payload_hi FROM broadcasts WHERE id IN ({', '.join('?' * len(ids))})", ids
     )
+    found: dict[tuple[int, str], str] = {}
+    for b in await cur.fetchall():
+        for ref, column in _BROADCAST_REFS.items():
+            if b[column] is not None:
+                found[(b["id"], ref)] = b[column]
+    return found
+
+
+def _payload(row: Any, broadcasts: dict[tuple[int, str], str]) -> str:
+    """The row's own payload, or the broadcast message it refers to."""
+    return broadcasts.get((row["batch_id"], row["payload"]), row["payload"]) if row["kind"] == "broadcast" else row["payload"]
 
 
 def load_say(payload: str) -> Say:
     """The ``Say`` stored by ``dump_say``."""
     data = json.loads(payload)
-    return Say(data["text"], tuple(Choice(i, label) for i, label in data.get("choices", [])), data.get("columns", 1))
+    return Say(data["text"], tuple(Choice(i, label) for i, label in data.get("choices", [])), data.get("columns", 1),
+               again=data.get("again", ""))
 
 
 def dump_reply(output: Outbound, reply_to: Tapped | None = None, close_contact: bool = False, lang: str = "") -> str:
@@ -253,14 +283,16 @@ class SqliteOutbox:
                     broadcast,
                 )
                 skipped = {r[0] for r in await cur.fetchall()}
+            broadcasts = await _broadcast_payloads(conn, [r for r in rows if r["id"] not in skipped])
         payloads: dict[str, Say] = {}  # a broadcast's rows share two payloads: parse each once
         result = []
         for r in sorted(rows, key=lambda r: (r["id"])):
             if r["id"] in skipped:
                 continue
-            say = payloads.get(r["payload"])
+            text = _payload(r, broadcasts)
+            say = payloads.get(text)
             if say is None:
-                say = payloads[r["payload"]] = load_say(r["payload"])
+                say = payloads[text] = load_say(text)
             result.append(OutboxRow(r["id"], r["user_id"], r["channel"], r["chat_ref"], r["kind"], say, r["attempts"], r["batch_id"]))
         return result
 
@@ -306,9 +338,11 @@ class SqliteOutbox:
                 (now, limit),
             )
             rows = await cur.fetchall()
+            broadcasts = await _broadcast_payloads(conn, rows)
         rows = sorted(rows, key=lambda r: r["id"])
         return [
-            OutboxRow(r["id"], r["user_id"], r["channel"], r["chat_ref"], r["kind"], load_say(r["payload"]), r["attempts"], r["batch_id"])
+            OutboxRow(r["id"], r["user_id"], r["channel"], r["chat_ref"], r["kind"], load_say(_payload(r, broadcasts)), r["attempts"],
+                      r["batch_id"])
             for r in rows
         ]
 
