@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import Settings
 from .content import load_content
 from .diagrams import DiagramBook
+from .core import features
 from .core.engine import Engine
 from .i18n import Catalogs
 from .services.broadcast import AdminRole, BroadcastService
@@ -24,12 +25,15 @@ from .services.privacy import ForeignContactRole, PrivacyRole
 from .services.reminders import ReminderService
 from .services.replies import ReplyQueue
 from .services.stats import StatsService
+from .services.window import ChatWindows
 from .storage.db import Database
 from .storage.inbox import SqliteInbox
 from .storage.outbox import SqliteOutbox
 from .storage.privacy import SqlitePrivacyRecords
 from .storage.reminders import SqliteReminderCandidates
 from .storage.sessions import SqliteSessionStore
+from .storage.windows import SqliteWindows
+from .templates import load_templates
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +57,18 @@ class App:
     inbox: SqliteInbox | None = None
     certificates: CertificateService | None = None
     maintenance: MaintenanceService | None = None
+    windows: ChatWindows | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders."""
         options.setdefault("rate", self.settings.broadcast_rate)
-        return DeliveryWorker(self.outbox, senders, clock=self.clock, **options)
+        return DeliveryWorker(self.outbox, senders, clock=self.clock, windows=self.windows, **options)
 
     @property
     def hub(self) -> Hub:
         """What the channels may use."""
-        return Hub(self.dispatcher, self.texts, self.conversations, self.replies, self.inbox, self.settings.admin_ids)
+        return Hub(self.dispatcher, self.texts, self.conversations, self.replies, self.inbox, self.settings.admin_ids,
+                   self.windows)
 
     async def close(self) -> None:
         """Forget the handled updates still listed, then release the database."""
@@ -86,7 +92,7 @@ async def build_app(
     texts = Catalogs.load(locales_dir)
     db = await Database.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
     clock = clock or SystemClock()
-    engine = Engine(content, texts)
+    engine = Engine(content, texts, features.standard())
     outbox = SqliteOutbox(db)
     replies = ReplyQueue(outbox, clock, pictures=DiagramBook(content, texts).png)
     conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
@@ -101,6 +107,11 @@ async def build_app(
     conversations.on_events(certificates.on_events)
     dispatcher.add(CertificateRole(certificates))
     broadcasts = BroadcastService(db, content, texts, clock, rate=settings.broadcast_rate)
-    dispatcher.add(AdminRole(broadcasts, StatsService(db, content, texts), settings.admin_ids))
+    windows = ChatWindows(SqliteWindows(db), load_templates(content_dir), content, texts, clock)
+    broadcasts.windows = windows  # the preview counts who is outside WhatsApp's window
+    stats = StatsService(db, content, texts)
+    stats.windows = windows  # /stats shows what waits for users to write
+    dispatcher.add(AdminRole(broadcasts, stats, settings.admin_ids))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
-               replies=replies, inbox=SqliteInbox(db), certificates=certificates, maintenance=MaintenanceService(db, clock))
+               replies=replies, inbox=SqliteInbox(db), certificates=certificates, maintenance=MaintenanceService(db, clock),
+               windows=windows)

@@ -2,7 +2,10 @@
 
 Reports, each naming file, place and field: content that does not validate, strings with no
 Hindi (or only a fuzzy guess), placeholders or <b> tags that differ between English and Hindi,
-and texts over a channel's limits in either language.
+texts over a channel's limits in either language, and WhatsApp templates
+(``conversations/templates.yaml``) that WhatsApp Manager would not take or the bot could not fill:
+a kind without a template, a missing language, ``{{n}}`` not matching the parameters, a name not
+in lowercase_with_underscores, a body over 1024 characters.
 
 The limits are the stricter of the two channels: a question with buttons is a WhatsApp
 interactive message, whose body holds 1024 characters (a plain text, like a Telegram message,
@@ -27,6 +30,7 @@ from .core.content import BUTTON_MAX, DIAGRAM_LABEL_MAX, EXPLANATION_MAX, LESSON
 from .core.engine import BUTTON_LABELS
 from .i18n import Catalogs, default_locales_dir
 from .pictures import ShapingUnavailable, require_shaping
+from .templates import read_templates
 
 TELEGRAM_TEXT_MAX = 4096
 
@@ -174,6 +178,12 @@ def check_glossary(content_dir: Path, locales_dir: Path) -> Iterator[str]:
                            f"'{english}' is {chosen!r} (conversations/glossary.yaml)")
 
 
+def check_templates(content_dir: Path) -> Iterator[str]:
+    """Problems with the WhatsApp templates file (see ``bot.core.templates``)."""
+    _book, problems = read_templates(content_dir)
+    yield from problems
+
+
 def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) -> list[str]:
     """Every problem found; an empty list means the content is ready to ship."""
     content_dir = content_dir or default_content_dir()
@@ -187,6 +197,7 @@ def check_all(content_dir: Path | None = None, locales_dir: Path | None = None) 
     problems += list(check_lengths(content, texts))
     problems += list(check_guessable(content, texts))
     problems += list(check_glossary(content_dir, locales_dir))
+    problems += list(check_templates(content_dir))
     try:
         require_shaping()
     except ShapingUnavailable as exc:

@@ -236,6 +236,8 @@ class Runtime:
         if background:
             self.delivery = worker = app.delivery(dict(self.senders), **delivery)
             sup.forever("delivery", worker.run)
+            if app.windows is not None:
+                app.windows.wake = worker.wake  # held messages released by a user's message go out now
             if app.leads is not None:
                 app.leads.wake = worker.wake
                 sup.every("lead-sweep", self.sweep_interval, app.leads.sweep)  # first run now: catch up after a restart
@@ -368,6 +370,8 @@ class BotProcess:
         client = GraphClient(s.whatsapp_token, s.whatsapp_phone_number_id, s.whatsapp_api_base_url)
         self._closers.append(client.close)
         self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts))
+        if app.broadcasts is not None and "whatsapp" not in app.broadcasts.channels:
+            app.broadcasts.channels = (*app.broadcasts.channels, "whatsapp")  # WhatsApp owners get broadcasts too
         self.whatsapp = WhatsAppChannel(app.hub, client, app_secret=s.whatsapp_app_secret,
                                         verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id)
 

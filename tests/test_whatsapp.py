@@ -35,8 +35,8 @@ from bot.core.messages import Choice, Say
 from bot.core.reminders import SILENCE
 from bot.services.clock import ManualClock
 from bot.services.delivery import Blocked, Refused, RetryLater
-from bot.services.reminders import CONTINUE, REMINDER, REMINDER_FOOTER
 from bot.storage.outbox import Outgoing
+from bot.templates import load_templates
 from tests.test_e2e_onboarding import TYPED_EN, TYPED_EN_PROFILE, assert_hindi
 from tests.test_reminders import START
 from tests.whatsapp_standin import Sent, WhatsAppStandin, check
@@ -95,15 +95,26 @@ class Harness:
         return dict(row)
 
 
+def approved_templates() -> dict[str, dict[str, str]]:
+    """The templates of conversations/templates.yaml, as if all were approved in WhatsApp Manager."""
+    return {t.name: {v.code: v.body for v in t.versions.values()} for t in load_templates().templates.values()}
+
+
+ADMIN_ID = 111222333
+
+
 @pytest.fixture
 async def wa(tmp_path: Path) -> AsyncIterator[Harness]:
-    """The real app on a fresh database, its WhatsApp webhook served on 127.0.0.1."""
+    """The real app on a fresh database, its WhatsApp webhook served on 127.0.0.1.
+
+    The stand-in keeps WhatsApp's 24-hour window by the test's clock, and knows the project's
+    templates as approved."""
     clock = ManualClock(START)
-    async with WhatsAppStandin() as api:
+    async with WhatsAppStandin(clock=clock.now, approved=approved_templates()) as api:
         settings = Settings(
             database_path=tmp_path / "bot.sqlite3", whatsapp_token=api.token, whatsapp_phone_number_id=api.phone_number_id,
             whatsapp_app_secret=api.app_secret, whatsapp_verify_token=VERIFY_TOKEN, whatsapp_api_base_url=api.base_url,
-            webhook_listen="127.0.0.1", whatsapp_port=0,
+            webhook_listen="127.0.0.1", whatsapp_port=0, admin_ids=frozenset({ADMIN_ID}),
         )
         # As ``saathi run`` starts WhatsApp alone (the runtime's replies worker; the tests drain the outbox themselves)
         process = BotProcess(settings, clock=clock, background=False)
@@ -359,6 +370,7 @@ async def test_a_reminder_in_the_outbox_reaches_a_whatsapp_owner(wa: Harness):
     lesson = api.new_messages(me)[-1]
     assert lesson.text.startswith(f"*{module.title}")
 
+    # 48 hours of silence: past WhatsApp's 24-hour window, so the reminder goes as its approved template
     wa.clock.advance(SILENCE)
     assert await app.reminders.run_once() == 1
     worker = app.delivery({"whatsapp": WhatsAppSender(wa.client, app.texts)})
@@ -370,13 +382,13 @@ async def test_a_reminder_in_the_outbox_reaches_a_whatsapp_owner(wa: Harness):
     wa.clock.advance(5)
     assert await worker.drain() == 1
     [reminder] = api.new_messages(me)
-    expected = REMINDER.format(name="Asha Devi", module=module.title) + "\n" + REMINDER_FOOTER
-    assert reminder.text == to_whatsapp(expected)
-    assert reminder.kind == "button" and reminder.options == [{"id": "go:export_ready", "title": CONTINUE}]
-    row = await app.db.fetchone("SELECT status, message_ref FROM outbox WHERE kind = 'reminder'")
-    assert row["status"] == "sent" and row["message_ref"] == reminder.id
+    assert (reminder.kind, reminder.template_name, reminder.template_lang) == ("template", "module_reminder", "en")
+    assert reminder.template_params == ["Asha Devi", module.title] and reminder.payload == "go:export_ready"
+    assert reminder.text.startswith(f"Hello Asha Devi, you were learning “{module.title}”")
+    row = await app.db.fetchone("SELECT status, message_ref, template FROM outbox WHERE kind = 'reminder'")
+    assert (row["status"], row["message_ref"], row["template"]) == ("sent", reminder.id, "module_reminder")
 
-    await api.tap(me, reminder, CONTINUE)
+    await api.tap_template(me, reminder)  # the template's "Continue" button
     [reopened] = api.new_messages(me)
     assert reopened.text == lesson.text  # the lesson they stopped at
     assert api.refusals == []
@@ -396,6 +408,7 @@ async def test_a_reminder_in_the_outbox_reaches_a_whatsapp_owner(wa: Harness):
 )
 async def test_graph_api_errors_become_the_delivery_workers_outcomes(wa: Harness, status, code, outcome, flood):
     sender = WhatsAppSender(wa.client, wa.app.texts)
+    wa.api.window_open("919822222222")  # the user wrote a moment ago
     wa.api.fail_next(status=status, code=code, retry_after=7 if status == 429 else None)
     with pytest.raises(outcome) as caught:
         await sender.send("919822222222", Say("Hello"))

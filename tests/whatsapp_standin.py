@@ -27,6 +27,19 @@ Usage::
 
 Faults: ``fail_next(count, status=..., code=..., retry_after=...)`` answers the next sends with
 a Graph API error instead of delivering them.
+
+The 24-hour window, as Meta enforces it: a message that is not a template, to a user whose last
+message the stand-in delivered to the webhook is 24 hours old or more by ``clock`` (settable; a
+test gives it its manual clock), or who never wrote, is refused with code 131047. A template
+is refused with 132001 unless its name (and language, when given) is in ``approved``, which the
+test configures (``{name: {language code: body}}``, or a set of names); a parameter with a line
+break, a tab or more than four spaces in a row with 132018. ``window_open(wa_id)`` lets a test
+say a user wrote without posting anything; ``enforce_window = False`` turns the rule off.
+
+Statuses: ``send_status(sent, "delivered")`` (or "read", or "failed" with ``code``) POSTs a
+``statuses`` notification for a message the bot sent, as Meta does; ``post_statuses`` several
+at once. ``tap_template(wa_id, sent)`` taps a template's quick-reply button (a ``button``
+message carrying its payload).
 """
 
 from __future__ import annotations
@@ -35,7 +48,9 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -58,6 +73,11 @@ SECTION_TITLE_MAX = 24
 FOOTER_MAX = 60
 CAPTION_MAX = 1024
 MEDIA_TYPES = {"image/jpeg": 5 * 1024 * 1024, "image/png": 5 * 1024 * 1024}  # what an image message takes, and its size limit
+WINDOW = 24 * 3600
+OUTSIDE_WINDOW = 131047
+TEMPLATE_MISSING = 132001
+PARAM_FORMAT = 132018
+PAYLOAD_MAX = 256
 
 
 @dataclass
@@ -68,10 +88,36 @@ class Sent:
     to: str
     body: dict[str, Any]
 
+    rendered: str = ""  # a template's body with its parameters, when the stand-in knows the approved text
+
     @property
     def kind(self) -> str:
-        """"text", "button" (reply buttons) or "list"."""
+        """"text", "button" (reply buttons), "list", "image" or "template"."""
         return self.body["interactive"]["type"] if self.body["type"] == "interactive" else self.body["type"]
+
+    @property
+    def template(self) -> dict[str, Any]:
+        """A template message's ``template`` object."""
+        return self.body["template"]
+
+    @property
+    def template_name(self) -> str:
+        return self.template["name"]
+
+    @property
+    def template_lang(self) -> str:
+        return self.template["language"]["code"]
+
+    @property
+    def template_params(self) -> list[str]:
+        """The body parameters of a template message, in order."""
+        return [p["text"] for c in self.template.get("components", []) if c.get("type") == "body" for p in c.get("parameters", [])]
+
+    @property
+    def payload(self) -> str:
+        """The payload of a template message's first quick-reply button."""
+        [button] = [c for c in self.template.get("components", []) if c.get("type") == "button" and str(c.get("index")) == "0"]
+        return button["parameters"][0]["payload"]
 
     @property
     def text(self) -> str:
@@ -82,7 +128,7 @@ class Sent:
             return self.body["interactive"]["body"]["text"]
         if self.body["type"] == "image":
             return self.body["image"].get("caption", "")
-        return ""
+        return self.rendered
 
     @property
     def options(self) -> list[dict[str, str]]:
@@ -133,6 +179,11 @@ class WhatsAppStandin:
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded: id -> (mime, bytes)
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (to, why)
     requests: int = 0
+    clock: Callable[[], float] = time.time  # the window's clock
+    enforce_window: bool = True
+    approved: dict[str, dict[str, str]] | set[str] = field(default_factory=dict)  # approved templates
+    last_inbound: dict[str, float] = field(default_factory=dict)  # wa_id -> when their last message was delivered
+    status_posts: list[int] = field(default_factory=list)  # HTTP statuses the webhook answered to status notifications
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -185,11 +236,23 @@ class WhatsAppStandin:
         if why is not None:
             self.refusals.append((to, why))
             return self._error(400, 131009, "(#131009) Parameter value is not valid", why)
+        rendered = ""
+        if body.get("type") == "template":
+            refused = self._template_refusal(body["template"])
+            if refused is not None:
+                code, why = refused
+                self.refusals.append((to, why))
+                return self._error(400 if code == PARAM_FORMAT else 404, code, f"(#{code}) {why}", why)
+            rendered = self._render(body["template"])
+        elif self.enforce_window and not self.window_is_open(to):
+            why = "Re-engagement message: more than 24 hours have passed since the recipient last replied"
+            self.refusals.append((to, why))
+            return self._error(400, OUTSIDE_WINDOW, f"(#{OUTSIDE_WINDOW}) {why}", why)
         if self._faults:
             fault = self._faults.pop(0)
             headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after else None
             return self._error(fault.status, fault.code, fault.message, fault.message, headers)
-        message = Sent(f"wamid.out.{next(self._ids)}", to, body)
+        message = Sent(f"wamid.out.{next(self._ids)}", to, body, rendered)
         self.sent.append(message)
         return web.json_response({
             "messaging_product": "whatsapp",
@@ -236,6 +299,40 @@ class WhatsAppStandin:
             error["error_data"] = {"messaging_product": "whatsapp", "details": details}
         return web.json_response({"error": error}, status=status, headers=headers)
 
+    def window_is_open(self, wa_id: str) -> bool:
+        """Whether ``wa_id`` wrote less than 24 hours ago (by ``clock``)."""
+        last = self.last_inbound.get(wa_id)
+        return last is not None and self.clock() - last < WINDOW
+
+    def window_open(self, wa_id: str) -> None:
+        """As if ``wa_id`` had just written."""
+        self.last_inbound[wa_id] = self.clock()
+
+    def _approved(self) -> dict[str, dict[str, str]]:
+        return {name: {} for name in self.approved} if isinstance(self.approved, set) else self.approved
+
+    def _template_refusal(self, template: dict[str, Any]) -> tuple[int, str] | None:
+        name, code = template.get("name"), (template.get("language") or {}).get("code")
+        versions = self._approved().get(name)
+        if versions is None:
+            return TEMPLATE_MISSING, f"Template name {name!r} does not exist in the translation"
+        if versions and code not in versions:
+            return TEMPLATE_MISSING, f"Template {name!r} does not exist in {code!r}"
+        params = [p.get("text", "") for c in template.get("components") or [] if c.get("type") == "body"
+                  for p in c.get("parameters") or []]
+        for text in params:
+            if "\n" in text or "\t" in text or "     " in text:
+                return PARAM_FORMAT, "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
+        body = versions.get(code) if versions else None
+        if body is not None and len(set(re.findall(r"\{\{(\d+)\}\}", body))) != len(params):
+            return 132000, f"Number of parameters does not match the expected number of params ({len(params)})"
+        return None
+
+    def _render(self, template: dict[str, Any]) -> str:
+        body = self._approved().get(template["name"], {}).get(template["language"]["code"], "")
+        params = [p["text"] for c in template.get("components") or [] if c.get("type") == "body" for p in c.get("parameters") or []]
+        return re.sub(r"\{\{(\d+)\}\}", lambda m: params[int(m.group(1)) - 1], body)
+
     # ----------------------------------------------------------------- observing
     def messages(self, wa_id: str) -> list[Sent]:
         """Everything sent to ``wa_id``."""
@@ -269,6 +366,16 @@ class WhatsAppStandin:
         """POST ``payload`` to the bot's webhook, signed unless ``signature`` says otherwise."""
         assert self._session is not None and self.webhook_url, "set webhook_url first"
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        try:
+            parsed = payload if isinstance(payload, dict) else json.loads(payload)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):  # the users who wrote: their windows open (Meta counts delivery to the webhook)
+            for entry in parsed.get("entry") or []:
+                for change in entry.get("changes") or []:
+                    for message in (change.get("value") or {}).get("messages") or []:
+                        if isinstance(message, dict) and message.get("from"):
+                            self.last_inbound[str(message["from"])] = self.clock()
         headers = {"Content-Type": "application/json"}
         if signature == "auto":
             signature = self.sign(body)
@@ -300,6 +407,44 @@ class WhatsAppStandin:
             "context": {"from": self.display_number, "id": sent.id},
         }
         return await self.post(self.notification(wa_id, message))
+
+    async def tap_template(self, wa_id: str, sent: Sent) -> int:
+        """The user taps the quick-reply button of the template message ``sent``."""
+        quick = [c for c in sent.template.get("components", []) if c.get("type") == "button"]
+        assert quick, f"template {sent.template_name} has no button"
+        message = {
+            "id": self._message_id(None),
+            "type": "button",
+            "button": {"payload": sent.payload, "text": "…"},
+            "context": {"from": self.display_number, "id": sent.id},
+        }
+        return await self.post(self.notification(wa_id, message))
+
+    def status_entry(self, sent: Sent | str, status: str, *, code: int | None = None, to: str | None = None) -> dict[str, Any]:
+        """One ``statuses`` entry for a message the bot sent (or a message id)."""
+        wamid = sent if isinstance(sent, str) else sent.id
+        entry: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(self.clock())),
+                                 "recipient_id": to or (sent.to if isinstance(sent, Sent) else "919800000000")}
+        if status == "failed":
+            entry["errors"] = [{"code": code or 131000, "title": "Message failed", "message": "Message failed",
+                                "error_data": {"details": "as Meta says"}}]
+        return entry
+
+    async def post_statuses(self, entries: list[Any]) -> int:
+        """POST a status notification carrying ``entries``; returns the webhook's HTTP status."""
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": self.display_number, "phone_number_id": self.phone_number_id},
+            "statuses": entries,
+        }
+        answer = await self.post({"object": "whatsapp_business_account",
+                                  "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]})
+        self.status_posts.append(answer)
+        return answer
+
+    async def send_status(self, sent: Sent | str, status: str, *, code: int | None = None) -> int:
+        """WhatsApp reports ``status`` (sent, delivered, read, failed with ``code``) for a message the bot sent."""
+        return await self.post_statuses([self.status_entry(sent, status, code=code)])
 
     async def send_contact(self, wa_id: str, phone: str, name: str = "Friend") -> int:
         """The user shares a contact card."""
@@ -334,6 +479,25 @@ def check(body: dict[str, Any]) -> str | None:
             return "text.body is required"
         if len(text) > TEXT_MAX:
             return f"text.body is {len(text)} characters; the limit is {TEXT_MAX}"
+        return None
+    if kind == "template":
+        template = body.get("template") or {}
+        if not template.get("name") or not (template.get("language") or {}).get("code"):
+            return "template.name and template.language.code are required"
+        for component in template.get("components") or []:
+            kind_of = component.get("type")
+            if kind_of == "body":
+                for parameter in component.get("parameters") or []:
+                    if parameter.get("type") != "text" or not str(parameter.get("text", "")).strip():
+                        return "a body parameter must be a non-empty text"
+            elif kind_of == "button":
+                if component.get("sub_type") != "quick_reply" or str(component.get("index")) not in ("0", "1", "2"):
+                    return "a button component needs sub_type quick_reply and index 0-2"
+                [parameter] = component.get("parameters") or [{}]
+                if parameter.get("type") != "payload" or not 0 < len(str(parameter.get("payload", ""))) <= PAYLOAD_MAX:
+                    return "a quick-reply button needs one payload parameter"
+            elif kind_of != "header":
+                return f"unsupported template component {kind_of!r}"
         return None
     if kind == "image":
         image = body.get("image") or {}

@@ -26,6 +26,17 @@ Out, within WhatsApp's limits (the core knows none of them):
 WhatsApp cannot edit a sent message: ``Picked`` sends nothing (the tapped option already shows
 as the user's reply), ``Toast`` becomes a short text, a multi-select redrawn with ticks comes as
 a new list.
+
+The 24-hour window: every message a user sends is reported to the hub's ``windows`` (the window
+opens; what was held for the chat goes out). Outside the window the delivery worker hands the
+sender a ``TemplateSend`` (``send_template``: an approved template with its body parameters and a
+quick-reply payload). A tap on that button comes back as a ``button`` message: the payload of a
+``choice`` template is the message's own button (``go:…``, handled as any tap); that of an
+``open`` template (``wa.open``) needs nothing more when the held message is on its way, and
+otherwise resumes the conversation as ``/start`` does.
+
+Statuses: the ``statuses`` of a webhook (sent, delivered, read, failed with ``errors``) are
+reported to ``windows`` by message id (wamid), each on its own; unknown ids are ignored.
 """
 
 from __future__ import annotations
@@ -45,10 +56,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ..core import payloads
 from ..core.messages import Choice, InboxItem, Inbound, InKind, Photo, Say, Toast, UserKey
 from ..core.session import N_
+from ..core.templates import OPEN_PAYLOAD, TemplateSend
 from ..services.conversation import Reply
-from ..services.delivery import Blocked, Refused, RetryLater
+from ..services.delivery import Blocked, Refused, RetryLater, TemplateRefused, WindowClosed
+from ..services.window import DeliveryStatus
 from ..services.dispatch import Who
 from ..services.hub import Hub
 from .render import plain, split_text
@@ -85,8 +99,7 @@ VERIFY_WINDOW = 60.0
 VERIFY_ADDRESSES = 10_000  # addresses remembered at most (the oldest are forgotten first)
 
 # Button ids the channel answers itself; the engine's payloads look like "12:value" or "go:…".
-MORE_ID = "wa.more"  # wa.more:<page>:<digest of the question's choice ids>
-OWN_NUMBER_ID = "wa.own_number"
+OWN_NUMBER_ID = payloads.OwnNumber().encode()
 
 # Message types that need no answer: a reaction, a change of the user's number, a chat opened.
 _SILENT = {"reaction", "system", "request_welcome", "ephemeral"}
@@ -199,6 +212,17 @@ def text_message(text: str) -> dict[str, Any]:
     return {"type": "text", "text": {"body": text, "preview_url": False}}
 
 
+def template_message(template: TemplateSend) -> dict[str, Any]:
+    """A Graph API template message: the approved template, its body parameters, its quick-reply payload."""
+    components: list[dict[str, Any]] = []
+    if template.params:
+        components.append({"type": "body", "parameters": [{"type": "text", "text": p} for p in template.params]})
+    components.append({"type": "button", "sub_type": "quick_reply", "index": "0",
+                       "parameters": [{"type": "payload", "payload": template.payload}]})
+    return {"type": "template", "template": {"name": template.name, "language": {"policy": "deterministic", "code": template.code},
+                                             "components": components}}
+
+
 class Renderer:
     """Turns the core's ``Say`` into Graph API message objects, in one language.
 
@@ -247,7 +271,7 @@ class Renderer:
         start, end, more = bounds
         rows = [self._row(c.id, label) for c, label in zip(choices[start:end], labels[start:end])]
         if more:
-            rows.append({"id": f"{MORE_ID}:{page + 1}:{digest(choices)}", "title": _cut(self._(MORE), ROW_TITLE_MAX),
+            rows.append({"id": payloads.MorePage(page + 1, digest(choices)).encode(), "title": _cut(self._(MORE), ROW_TITLE_MAX),
                          "description": _names(labels[end:], ROW_DESCRIPTION_MAX)})
         listing = {"type": "list", "action": {"button": _cut(self._(CHOOSE), LIST_BUTTON_MAX), "sections": [{"rows": rows}]}}
         if page > 0:  # a later page: a short heading instead of the whole question again
@@ -347,6 +371,8 @@ THROTTLED = {4: 60.0, 80007: 60.0, 130429: 1.0, 131048: 60.0}  # code → second
 PAIR_RATE_LIMIT = 131056  # too many messages to this one user: wait before the next
 TEMPORARY = {1, 2, 131000, 131016}
 UNDELIVERABLE = 131026  # not on WhatsApp, old app, or the user blocked the business
+OUTSIDE_WINDOW = 131047  # more than 24 hours since the user last wrote: only templates may go
+TEMPLATE_ERRORS = {132000, 132001, 132005, 132007, 132012, 132015, 132016}  # not approved, paused, parameters wrong
 AUTH = {0, 3, 10, 190, *range(200, 300)}
 
 
@@ -373,11 +399,14 @@ def outcome(exc: GraphError) -> Exception:
         return RetryLater(str(exc))
     if exc.code == UNDELIVERABLE:
         return Blocked(str(exc))
+    if exc.code == OUTSIDE_WINDOW:
+        return WindowClosed(str(exc))
+    if exc.code in TEMPLATE_ERRORS:
+        return TemplateRefused(str(exc))
     if exc.status == 401 or exc.code in AUTH:  # a token to renew: keep the messages meanwhile
         log.error("WhatsApp refused the access token: %s", exc)
         return RetryLater(str(exc), 300.0)
-    # 131047 (more than 24 hours since the user last wrote: only templates may go), malformed…
-    return Refused(str(exc))
+    return Refused(str(exc))  # malformed …
 
 
 class WhatsAppSender:
@@ -400,6 +429,13 @@ class WhatsAppSender:
             except GraphError as exc:
                 raise outcome(exc) from exc
         return ref
+
+    async def send_template(self, chat_ref: str, template: TemplateSend) -> str | None:
+        """Send an approved template to ``chat_ref`` (outside the 24-hour window); returns its message id."""
+        try:
+            return await self.client.send(chat_ref, template_message(template))
+        except GraphError as exc:
+            raise outcome(exc) from exc
 
     async def reply(self, row) -> str | None:
         """Send one stored reply of a conversation turn, in the user's language."""
@@ -468,6 +504,26 @@ def to_inbound(message: dict[str, Any]) -> Inbound | None:
     return Inbound.media(str(kind or "other"))
 
 
+def to_status(entry: Any) -> DeliveryStatus | None:
+    """One ``statuses`` entry of a webhook; ``None`` for a shape that is not one."""
+    if not isinstance(entry, dict) or not entry.get("id") or entry.get("status") not in ("sent", "delivered", "read", "failed"):
+        return None
+    try:
+        at = int(entry.get("timestamp") or 0)
+    except (TypeError, ValueError):
+        at = 0
+    code, title = None, ""
+    for error in entry.get("errors") or []:
+        if isinstance(error, dict):
+            try:
+                code = int(error.get("code"))
+            except (TypeError, ValueError):
+                code = None
+            title = str(error.get("title") or error.get("message") or "")[:200]
+            break
+    return DeliveryStatus(str(entry["id"]), str(entry["status"]), at, code, title)
+
+
 async def _health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -480,6 +536,7 @@ class WhatsAppChannel:
         self.client = client
         self.inbox = hub.inbox
         self.replies = hub.replies
+        self.windows = getattr(hub, "windows", None)
         self._secret = app_secret
         self._verify_token = verify_token
         self.phone_number_id = phone_number_id
@@ -541,6 +598,8 @@ class WhatsAppChannel:
         the batch again), then each is handled on its own: one that cannot be parsed or handled
         is logged and skipped, and the others are answered. The 200 goes once every turn is
         committed; replies get a moment to go out before it, and the reply queue owns them after.
+        The senders' windows open as soon as their messages are stored; statuses are applied
+        after the messages, each on its own (one that cannot be applied costs the others nothing).
         """
         if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
             return web.Response(status=413)
@@ -549,7 +608,9 @@ class WhatsAppChannel:
             log.warning("webhook request refused: wrong or missing signature (from %s)", request.remote)
             return web.Response(status=403)
         try:
-            raw = self.raw_messages(json.loads(body))
+            data = json.loads(body)
+            raw = self.raw_messages(data)
+            statuses = self.raw_statuses(data)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             log.warning("webhook request refused: not a WhatsApp notification (%s)", type(exc).__name__)
             return web.Response(status=400)
@@ -561,8 +622,18 @@ class WhatsAppChannel:
             except Exception as exc:  # noqa: BLE001 - not stored: Meta must deliver it again
                 log.error("WhatsApp messages not stored (%s); asking Meta to deliver them again", type(exc).__name__)
                 return web.Response(status=503)
+        if self.windows is not None and raw:
+            try:  # the users wrote: their windows open, and what was held for them goes out
+                await self.windows.inbound(CHANNEL, {wa_id for wa_id, _, _ in raw})
+            except Exception as exc:  # noqa: BLE001 - the messages are stored: answering them matters more
+                log.warning("WhatsApp window not recorded (%s)", type(exc).__name__)
         for item in items:
             await self.handle_stored(item)
+        if self.windows is not None and statuses:
+            try:
+                await self.windows.statuses(CHANNEL, statuses)
+            except Exception as exc:  # noqa: BLE001 - statuses only inform; Meta need not send them again
+                log.warning("WhatsApp statuses not stored (%s)", type(exc).__name__)
         if self.replies is not None:
             await self.replies.idle({wa_id for wa_id, _, _ in raw}, CHANNEL, timeout=REPLY_GRACE)
         return web.Response(status=200)
@@ -592,9 +663,9 @@ class WhatsAppChannel:
             log.warning("handled %d WhatsApp message(s) stored before the last stop", len(pending))
         return len(pending)
 
-    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(wa_id, message id, message)`` for each user message in a notification (statuses are logged)."""
-        found = []
+    def _values(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The ``value`` of each ``messages`` change for our phone number."""
+        values = []
         for entry in data.get("entry") or []:
             for change in entry.get("changes") or []:
                 if not isinstance(change, dict) or change.get("field") != "messages":
@@ -604,16 +675,32 @@ class WhatsAppChannel:
                 if self.phone_number_id and number and str(number) != self.phone_number_id:
                     log.warning("webhook for another phone number id ignored")
                     continue
-                for status in value.get("statuses") or []:
-                    if isinstance(status, dict) and status.get("status") == "failed":
-                        codes = [e.get("code") for e in status.get("errors") or [] if isinstance(e, dict)]
-                        log.warning("WhatsApp could not deliver message %s: %s", status.get("id"), codes)
-                for message in value.get("messages") or []:
-                    if not isinstance(message, dict):
-                        continue
-                    wa_id, message_id = message.get("from"), message.get("id")
-                    if wa_id and message_id:
-                        found.append((str(wa_id), str(message_id), message))
+                values.append(value)
+        return values
+
+    def raw_statuses(self, data: dict[str, Any]) -> list[DeliveryStatus]:
+        """The delivery statuses in a notification (entries of an unknown shape are left out)."""
+        found = []
+        for value in self._values(data):
+            for entry in value.get("statuses") or []:
+                status = to_status(entry)
+                if status is None:
+                    continue
+                if status.status == "failed":
+                    log.info("WhatsApp could not deliver message %s: %s", status.message_ref, status.code)
+                found.append(status)
+        return found
+
+    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(wa_id, message id, message)`` for each user message in a notification."""
+        found = []
+        for value in self._values(data):
+            for message in value.get("messages") or []:
+                if not isinstance(message, dict):
+                    continue
+                wa_id, message_id = message.get("from"), message.get("id")
+                if wa_id and message_id:
+                    found.append((str(wa_id), str(message_id), message))
         return found
 
     def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
@@ -632,11 +719,16 @@ class WhatsAppChannel:
     async def handle(self, wa_id: str, message_id: str, inbound: Inbound) -> None:
         """One user message: to the dispatcher, then the replies back."""
         key = UserKey(CHANNEL, wa_id)
-        if inbound.kind is InKind.CHOICE and inbound.data.startswith(MORE_ID + ":"):
-            await self.more(wa_id, inbound.data)
+        tapped = payloads.decode(inbound.data) if inbound.kind is InKind.CHOICE else None
+        if isinstance(tapped, payloads.MorePage):
+            await self.more(wa_id, tapped)
             return
         if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID:
             inbound = Inbound.contact("+" + wa_id)  # the number comes from WhatsApp, not from the tap
+        if inbound.kind is InKind.CHOICE and inbound.data == OPEN_PAYLOAD:  # an "open" template's button
+            if self.windows is not None and await self.windows.waiting(CHANNEL, wa_id):
+                return  # the held message is on its way: the tap opened the window
+            inbound = Inbound(InKind.COMMAND, data="start")  # nothing waits: back where they were
         try:
             reply = await self.hub.dispatcher.handle(Who(key, lang_hint=None, update_id=message_id), inbound)
         except Exception:  # noqa: BLE001 - the user must hear back whatever went wrong
@@ -660,14 +752,12 @@ class WhatsAppChannel:
             # Picked: the option the user tapped already shows in the chat as their reply.
         await self._send(wa_id, messages)
 
-    async def more(self, wa_id: str, data: str) -> None:
+    async def more(self, wa_id: str, tapped: payloads.MorePage) -> None:
         """The next page of a long list, if that list is still the user's current question.
 
         Read-only: nothing changes and nothing is kept between pages.
         """
-        _, page, want = (data.split(":") + ["", ""])[:3]
-        if not (page.isascii() and page.isdigit() and len(page) <= 3):  # "²" or a 20-digit page: forged, ignored
-            return
+        page, want = tapped.page, tapped.digest  # the codec refused "²" or a 20-digit page
         outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
         renderer = Renderer(self.hub.texts, lang)
         question = next((o for o in outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)

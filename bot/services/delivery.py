@@ -6,6 +6,10 @@
 - 5xx, timeouts, network errors → the row is retried with exponential backoff, then failed.
 - 403 → the user has blocked the bot: the row and the user are marked, pending rows for that
   chat are dropped.
+- A channel with a customer-service window (WhatsApp: 24 hours after the user's last message)
+  gets, outside it, the approved template for the row's kind instead, or the row is held until
+  the user writes again (``services/window.py``). A free-form message the platform refuses as
+  outside the window (``WindowClosed``) goes again at once as the template.
 
 Exactly once: a row is marked 'sending' before its request and 'sent' after, so a row is never
 sent twice. To hold the rate without holding many rows in doubt, the work is pipelined: rows
@@ -26,11 +30,15 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.messages import Say
+from ..core.templates import TemplateSend
 from ..storage.outbox import OutboxRow, SqliteOutbox
 from .clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from .window import ChatWindows
 
 log = logging.getLogger(__name__)
 LONG_WAIT = 0.25  # seconds: a pause in which the 'sent' marks of finished requests are committed first
@@ -61,6 +69,17 @@ class Refused(Exception):
     """The platform refused this message for good (e.g. a malformed message)."""
 
 
+class WindowClosed(Refused):
+    """A free-form message refused because the user has not written within the window (WhatsApp 131047)."""
+
+
+class TemplateRefused(Refused):
+    """A template refused: not approved, paused, or its parameters do not match (WhatsApp 132xxx)."""
+
+
+_HELD: Any = object()  # what ``_send`` returns for a row that waits instead of being sent
+
+
 class Sender(Protocol):
     """Sends one message on a channel; raises ``RetryLater``, ``Blocked`` or ``Refused``."""
 
@@ -77,6 +96,8 @@ class DeliveryStats:
     blocked: int = 0
     flood_waits: int = 0
     in_doubt: int = 0  # rows found 'sending' at start-up (marked 'unknown', not resent)
+    templates: int = 0  # sent as approved templates (outside a window)
+    held: int = 0  # waiting for the user to write (no template, or an "open" template sent)
     by_batch: dict[int, int] = field(default_factory=dict)
 
 
@@ -95,8 +116,10 @@ class DeliveryWorker:
         on_sent: Callable[[OutboxRow], Awaitable[None]] | None = None,
         tick: float = 0.0,
         flush_interval: float = 0.02,
+        windows: ChatWindows | None = None,
     ):
         self.outbox = outbox
+        self.windows = windows
         self.senders = senders
         self.clock = clock or SystemClock()
         self.rate = rate
@@ -120,6 +143,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._done: list[tuple[int, str | None]] = []
+        self._templated: list[tuple[int, str]] = []  # sent rows that went as a template: (row id, template name)
         self._flush_lock = asyncio.Lock()
         self._last_flush = 0.0
         self._started = False
@@ -176,6 +200,9 @@ class DeliveryWorker:
             except BaseException:  # kept for the next flush: these were sent, they must not end up in doubt
                 self._done = done + self._done
                 raise
+            templated, self._templated = self._templated, []
+            if templated and self.windows is not None:
+                await self.windows.templated(templated)
 
     async def _settle(self) -> None:
         """Wait for every request in flight, then commit their outcomes."""
@@ -198,7 +225,8 @@ class DeliveryWorker:
         order = itertools.count()
         unlaunched = {row.id for row in rows}  # claimed, not yet 'sending': safe to put back
         try:
-            await self._launch(queue, later, order, unlaunched, stop)
+            facts = await self.windows.facts(rows) if self.windows is not None else {}
+            await self._launch(queue, later, order, unlaunched, stop, facts)
         except asyncio.CancelledError:  # stopping mid-batch: what was never sent goes back on the queue
             await asyncio.shield(self.outbox.release(list(unlaunched)))
             raise
@@ -214,6 +242,7 @@ class DeliveryWorker:
         order: itertools.count,
         unlaunched: set[int],
         stop: asyncio.Event | None,
+        facts: dict[int, Any] | None = None,
     ) -> None:
         """Give each reserved row its time slot, mark it 'sending' at that moment, start its request."""
         loop = asyncio.get_running_loop()
@@ -260,7 +289,8 @@ class DeliveryWorker:
                 if row.id not in live:  # cancelled or dropped since it was reserved
                     self._slots.release()
                     continue
-                task = asyncio.create_task(self._deliver(replace(row, attempts=row.attempts + 1), slot_at))
+                task = asyncio.create_task(self._deliver(replace(row, attempts=row.attempts + 1), slot_at,
+                                                         (facts or {}).get(row.id)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if len(self._done) >= self.batch or loop.time() - self._last_flush >= self.flush_interval:
@@ -277,7 +307,7 @@ class DeliveryWorker:
             await self.flush()
         await asyncio.sleep(max(0.0, moment - loop.time()))
 
-    async def _deliver(self, row: OutboxRow, slot: float) -> None:
+    async def _deliver(self, row: OutboxRow, slot: float, facts: Any = None) -> None:
         try:
             sender = self.senders.get(row.channel)
             if sender is None:
@@ -289,7 +319,9 @@ class DeliveryWorker:
             if wait > 0:  # a 429 may have paused the worker since this row got its slot
                 await asyncio.sleep(wait)
             try:
-                ref = await sender.send(row.chat_ref, row.say)
+                ref = await self._send(sender, row, facts)
+                if ref is _HELD:
+                    return
             except RetryLater as exc:
                 await self._retry(row, exc)
                 return
@@ -315,6 +347,40 @@ class DeliveryWorker:
             self.stats.by_batch[row.batch_id] = self.stats.by_batch.get(row.batch_id, 0) + 1
         if self.on_sent is not None:
             await self.on_sent(row)
+
+    async def _send(self, sender: Any, row: OutboxRow, facts: Any) -> Any:
+        """Send ``row`` as it is, or (outside the user's window) as its template; ``_HELD`` if it waits."""
+        windows = self.windows
+        say = row.say.resent() if row.attempts > 1 else row.say  # a retry follows a try that may have arrived
+        if windows is None or not windows.applies(row) or not hasattr(sender, "send_template"):
+            return await sender.send(row.chat_ref, say)
+        now = self.clock.now()
+        plan = windows.plan(row, facts, now)
+        if plan is None:
+            try:
+                return await sender.send(row.chat_ref, say)
+            except WindowClosed:  # the platform knows better than our record: the template, then
+                log.info("outbox row %s: outside the window after all; trying its template", row.id)
+                await windows.mark_closed(row)
+                plan = windows.plan(row, windows.closed(facts, now), now)
+        if not isinstance(plan, TemplateSend):
+            await windows.hold(row.id, plan.reason)
+            self.stats.held += 1
+            return _HELD
+        try:
+            ref = await sender.send_template(row.chat_ref, plan)
+        except TemplateRefused as exc:
+            log.error("template %s (%s) refused: %s; outbox row %s waits for the user to write", plan.name, plan.lang, exc, row.id)
+            await windows.hold(row.id, f"not_approved:{plan.name}")
+            self.stats.held += 1
+            return _HELD
+        self.stats.templates += 1
+        if plan.opens:  # the full message follows when the user taps the template's button (or writes)
+            await windows.hold(row.id, f"template_sent:{plan.name}", message_ref=ref, template=plan.name)
+            self.stats.held += 1
+            return _HELD
+        self._templated.append((row.id, plan.name))
+        return ref
 
     async def _retry(self, row: OutboxRow, exc: RetryLater) -> None:
         now = self.clock.now()

@@ -17,6 +17,7 @@ from ..i18n import Catalogs
 from .conversation import ConversationService
 from .dispatch import Dispatcher
 from .replies import ReplyQueue
+from .window import ChatWindows
 
 
 class Inbox(Protocol):
@@ -41,3 +42,4 @@ class Hub:
     replies: ReplyQueue | None = None
     inbox: Inbox | None = None
     admin_ids: frozenset[int] = field(default_factory=frozenset)
+    windows: ChatWindows | None = None  # WhatsApp's 24-hour window and status webhooks

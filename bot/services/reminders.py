@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 
+from ..core import payloads
 from ..core.content import Content
 from ..core.messages import Choice, Say
 from ..core.reminders import SILENCE, ReminderFacts, quiet_hours, should_nudge
@@ -62,6 +63,6 @@ class ReminderService:
         name = json.loads(row["profile"]).get("owner_name", "")
         text = self.texts.gettext(lang, REMINDER).format(name=html.escape(name, quote=False), module=self.texts.gettext(lang, module.title))
         text += "\n" + self.texts.gettext(lang, REMINDER_FOOTER)
-        say = Say(text, (Choice(f"go:{module.id}", self.texts.gettext(lang, CONTINUE)),))
+        say = Say(text, (Choice(payloads.Module(module.id).encode(), self.texts.gettext(lang, CONTINUE)),))
         return Outgoing(row["channel"], row["user_ref"], "reminder", say, user_id=row["id"],
                         dedup_key=f"reminder:{row['id']}:{row['last_seen_at']}:{row['nudges'] + 1}")
