@@ -104,6 +104,7 @@ def seed_history(db_path: Path) -> dict[str, int]:
         rows += [(2, "reminder", "sent", NOW - 45 * DAY, NOW - 45 * DAY, "reminder:2:1"),
                  (2, "broadcast", "pending", NOW - 40 * DAY, None, "bc:3:2"),
                  (2, "lead_notice", "failed", NOW - 40 * DAY, None, "lead:1:owner:x")]
+        rows += [(2, "reminder", "held", NOW - 8 * DAY, None, "held-old"), (2, "reminder", "held", NOW - 2 * DAY, None, "held-new")]
         rows += [(2, "broadcast", "sent", NOW - 40 * DAY, NOW - 40 * DAY, f"bc:1:{n}") for n in range(6000)]
         rows += [(2, "broadcast", "sent", NOW - 10 * DAY, NOW - 10 * DAY, f"bc:2:{n}") for n in range(6000)]
         rows.sort(key=lambda r: r[3])  # the outbox is written in time order
@@ -129,6 +130,7 @@ def test_saathi_maintain_prunes_what_is_past_its_window_and_prints_what_it_did(t
     assert cli.main(["maintain"]) == 0
     out = capsys.readouterr().out
     assert "pruned 12,000 handled update id(s) past their window" in out
+    assert "gave up 1 WhatsApp message(s) held over 7 days for a user who did not write" in out
     assert "pruned 6,002 delivery record(s) older than 30 days" in out  # broadcast 1, one reminder, one failed notice
     assert "pruned 2 logged event(s) older than 90 days (consents and erasures stay)" in out
     assert "pruned 2 single quiz answer(s) older than 180 days (scores and passes stay)" in out
@@ -137,6 +139,8 @@ def test_saathi_maintain_prunes_what_is_past_its_window_and_prints_what_it_did(t
     try:
         seen = {r[0] for r in conn.execute("SELECT update_id FROM seen_updates")}
         assert seen == {"fresh", "w-recent", "w-inbox"}
+        held = dict(conn.execute("SELECT dedup_key, status FROM outbox WHERE dedup_key LIKE 'held-%'").fetchall())
+        assert held == {"held-old": "cancelled", "held-new": "held"}  # a week-old reminder is given up, a fresh one waits
         keys = {r[0] for r in conn.execute("SELECT dedup_key FROM outbox")}
         assert {"reminder:1:0", "reminder:1:1", "reminder:1:2"} <= keys  # still counting: owner 1 has not written since
         assert "reminder:2:1" not in keys and "bc:3:2" in keys  # an old reminder of an active owner goes; pending stays

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..storage.db import Database
-from ..storage.maintenance import ANSWER_DAYS, EVENT_DAYS, OUTBOX_DAYS, SqliteMaintenance
+from ..storage.maintenance import ANSWER_DAYS, EVENT_DAYS, HELD_DAYS, OUTBOX_DAYS, SqliteMaintenance
 from .clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,7 @@ class MaintenanceReport:
     """What one maintenance run did."""
 
     seen_pruned: int = 0
+    held_expired: int = 0
     outbox_pruned: int = 0
     events_pruned: int = 0
     answers_pruned: int = 0
@@ -44,6 +45,7 @@ class MaintenanceReport:
         busy, frames, _ = self.checkpoint
         out = [
             f"pruned {self.seen_pruned:,} handled update id(s) past their window (Telegram 1 day, WhatsApp 7 days)",
+            f"gave up {self.held_expired:,} WhatsApp message(s) held over {HELD_DAYS} days for a user who did not write",
             f"pruned {self.outbox_pruned:,} delivery record(s) older than {OUTBOX_DAYS} days",
             f"pruned {self.events_pruned:,} logged event(s) older than {EVENT_DAYS} days (consents and erasures stay)",
             f"pruned {self.answers_pruned:,} single quiz answer(s) older than {ANSWER_DAYS} days (scores and passes stay)",
@@ -72,6 +74,7 @@ class MaintenanceService:
         now = int(self.clock.now())
         report = MaintenanceReport(bytes_before=self.storage.file_bytes())
         report.seen_pruned = await self.storage.prune_seen(now)
+        report.held_expired = await self.storage.expire_held(now)
         report.outbox_pruned = await self.storage.prune_outbox(now)
         report.events_pruned = await self.storage.prune_events(now)
         report.answers_pruned = await self.storage.prune_answers(now)

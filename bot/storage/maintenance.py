@@ -1,6 +1,8 @@
 """Keeping the database the size a year of traffic needs, not the size of everything that ever happened.
 
 - ``prune_seen``: handled update ids past their channel's window (``inbox.SEEN_FOR``);
+- ``expire_held``: WhatsApp messages held for a user who has not written for ``HELD_DAYS`` are
+  given up ('cancelled', "expired"): a reminder or an announcement weeks old would only confuse;
 - ``prune_outbox``: delivery records (sent, failed, cancelled …) older than ``OUTBOX_DAYS``, except
   the reminders that still count against an owner who has not written since (the "three nudges"
   rule reads them);
@@ -25,6 +27,7 @@ from .db import Database
 from .inbox import SEEN_FOR, prune_seen
 
 OUTBOX_DAYS = 30
+HELD_DAYS = 7
 EVENT_DAYS = 90
 ANSWER_DAYS = 180
 KEPT_EVENTS = ("consent_given", "consent_refused", "data_deleted")
@@ -68,6 +71,12 @@ class SqliteMaintenance:
                     break
                 await asyncio.sleep(0)  # let a waiting turn in between batches
         return total
+
+    async def expire_held(self, now: int, days: int = HELD_DAYS) -> int:
+        """Give up messages held (outside WhatsApp's window) for longer than ``days``; how many."""
+        return await self.db.run_transaction(lambda conn: conn.execute(
+            "UPDATE outbox SET status = 'cancelled', error = ? WHERE status = 'held' AND created_at < ?",
+            (f"expired: the user did not write within {days} days", now - days * 24 * 3600)).rowcount)
 
     async def prune_outbox(self, now: int, days: int = OUTBOX_DAYS, batch: int = BATCH) -> int:
         """Delete finished outbox rows older than ``days``; how many."""
