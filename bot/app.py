@@ -60,8 +60,8 @@ class App:
     windows: ChatWindows | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
-        """A delivery worker for this app's outbox with the given channel senders."""
-        options.setdefault("rate", self.settings.broadcast_rate)
+        """A delivery worker for this app's outbox with the given channel senders (WhatsApp alone: its own rate)."""
+        options.setdefault("rate", self.settings.whatsapp_rate if set(senders) == {"whatsapp"} else self.settings.broadcast_rate)
         return DeliveryWorker(self.outbox, senders, clock=self.clock, windows=self.windows, **options)
 
     @property

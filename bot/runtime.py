@@ -42,7 +42,7 @@ from .config import Settings
 from .core.messages import Say
 from .core.session import N_
 from .services.clock import Clock
-from .services.delivery import DeliveryWorker, Sender
+from .services.delivery import Lanes, Sender
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class Runtime:
         self.senders: dict[str, Sender] = {}
         self.board: Any = None
         self.admin_sender: Sender | None = None
-        self.delivery: DeliveryWorker | None = None
+        self.delivery: Lanes | None = None
 
     def attach(self, channel: str, sender: Any, *, replies: bool = True, board: Any = None, admins: bool = False) -> None:
         """Rows for ``channel`` go out through ``sender`` (its ``send`` for the outbox, its
@@ -234,8 +234,15 @@ class Runtime:
         if app.replies is not None:
             sup.forever("replies", app.replies.run)
         if background:
-            self.delivery = worker = app.delivery(dict(self.senders), **delivery)
-            sup.forever("delivery", worker.run)
+            # One worker per platform: each keeps its own pace, and a pause one platform asks for
+            # (Telegram's flood control, WhatsApp's throughput limit) does not hold up the other.
+            groups = [{c: s for c, s in self.senders.items() if c != "whatsapp"}]
+            if "whatsapp" in self.senders:
+                groups.append({"whatsapp": self.senders["whatsapp"]})
+            workers = [app.delivery(group, **delivery) for group in [g for g in groups if g] or [{}]]
+            for n, one in enumerate(workers):
+                sup.forever("delivery" if n == 0 else "delivery-whatsapp", one.run)
+            self.delivery = worker = Lanes(workers)
             if app.windows is not None:
                 app.windows.wake = worker.wake  # held messages released by a user's message go out now
             if app.leads is not None:

@@ -199,3 +199,40 @@ async def test_whatsapp_alone_runs_the_lead_sweep(tmp_path: Path):
             assert set(process.runtime.supervisor.workers) >= {"replies", "delivery", "lead-sweep", "reminders"}
         finally:
             await process.stop()
+
+
+async def test_each_platform_has_its_own_delivery_worker_and_a_telegram_pause_does_not_hold_up_whatsapp(tmp_path: Path):
+    """Telegram's flood control asks the bot to wait 30 s: WhatsApp's messages go out meanwhile."""
+    async with BotApiStandin() as api, WhatsAppStandin() as wa:
+        settings = Settings(
+            telegram_token=api.token, telegram_api_base_url=api.base_url, database_path=tmp_path / "bot.sqlite3",
+            whatsapp_token=wa.token, whatsapp_phone_number_id=wa.phone_number_id, whatsapp_app_secret=wa.app_secret,
+            whatsapp_verify_token="verify", whatsapp_api_base_url=wa.base_url, webhook_listen="127.0.0.1", whatsapp_port=0,
+            broadcast_rate=50.0, whatsapp_rate=10.0,
+        )
+        process = BotProcess(settings, poll_timeout=1)
+        await process.start()
+        try:
+            host, wa_port = process.whatsapp_runner.addresses[0][:2]
+            wa.webhook_url = f"http://{host}:{wa_port}/whatsapp"
+            workers = process.runtime.supervisor.workers
+            assert {"delivery", "delivery-whatsapp"} <= set(workers)
+            lanes = {tuple(w.senders): w.rate for w in process.runtime.delivery}
+            assert lanes == {("telegram",): 50.0, ("whatsapp",): 10.0}  # each platform at its own pace
+            api.add_user(501, language_code="en")
+            wa_id = "919811111111"
+            await wa.send_text(wa_id, "hi")  # the WhatsApp owner writes: the 24-hour window is open
+            await eventually(lambda: wa.messages(wa_id))
+            api.fail_next("sendMessage", 1, status=429, retry_after=30)
+            now = int(process.app.clock.now())
+            await process.app.outbox.enqueue([
+                Outgoing("telegram", "501", "notice", Say("Telegram notice")),
+                Outgoing("whatsapp", wa_id, "notice", Say("WhatsApp notice")),
+            ], now)
+            process.runtime.delivery.wake()
+            await eventually(lambda: any(m.text == "WhatsApp notice" for m in wa.messages(wa_id)), timeout=8)
+            assert [m.text for m in api.messages(501)] == []  # Telegram waits out its 30 seconds
+            row = await process.app.db.fetchone("SELECT status, not_before FROM outbox WHERE channel = 'telegram' AND kind = 'notice'")
+            assert row["status"] == "pending" and row["not_before"] >= now + 29  # queued for after the pause, not lost
+        finally:
+            await process.stop()

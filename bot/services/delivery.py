@@ -156,7 +156,7 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set."""
         # The first run after start-up settles what a crash left; a run restarted by the runtime
         # (after a database error) only puts back the rows it had reserved and not started.
-        recovered = await self.outbox.recover(int(self.clock.now()), in_doubt=not self._started)
+        recovered = await self.outbox.recover(int(self.clock.now()), in_doubt=not self._started, channels=tuple(self.senders))
         self._started = True
         self.stats.in_doubt += recovered
         if recovered:
@@ -398,3 +398,18 @@ class DeliveryWorker:
         else:
             self.stats.failed += 1
             log.error("outbox row %s failed after %d attempts: %s", row.id, row.attempts, exc)
+
+
+class Lanes:
+    """The delivery workers of one process, one per platform: woken together, counted together."""
+
+    def __init__(self, workers: list[DeliveryWorker]):
+        self.workers = workers
+
+    def wake(self) -> None:
+        """New rows may be due: every worker looks now."""
+        for worker in self.workers:
+            worker.wake()
+
+    def __iter__(self):
+        return iter(self.workers)

@@ -236,22 +236,25 @@ class SqliteOutbox:
         async with self.db.transaction() as conn:
             return await self.add(conn, items, now)
 
-    async def recover(self, now: int, *, in_doubt: bool = True) -> int:
+    async def recover(self, now: int, *, in_doubt: bool = True, channels: Sequence[str] | None = None) -> int:
         """After a restart: rows a crash left 'sending' become 'unknown' (never sent twice).
 
         Rows only 'claimed' were never handed to the platform: they go back to 'pending'. With
         ``in_doubt=False`` (a worker restarted inside a running process, whose requests have all
-        finished) only that is done. Returns how many rows are in doubt.
+        finished) only that is done. ``channels``: only the rows of these channels (each platform
+        has a worker of its own, which must not touch another's rows in flight). Returns how many
+        rows are in doubt.
         """
+        on, params = _on_channels(channels), tuple(channels or ())
         async with self.db.transaction() as conn:
             doubtful = 0
             if in_doubt:
                 cur = await conn.execute(
                     "UPDATE outbox SET status = 'unknown', error = 'interrupted while sending'"
-                    " WHERE status = 'sending' AND kind != 'reply'"
+                    f" WHERE status = 'sending' AND kind != 'reply'{on}", params
                 )
                 doubtful = cur.rowcount
-            await conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND kind != 'reply'")
+            await conn.execute(f"UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND kind != 'reply'{on}", params)
             return doubtful
 
     async def reserve(self, now: int, limit: int, channels: Sequence[str] | None = None) -> list[OutboxRow]:
