@@ -4,13 +4,21 @@ Each update becomes an ``Inbound``; the conversation service decides; the replie
 here, within Telegram's limits (4096-character messages, 64-byte callback data, HTML parse
 mode). Conversation state lives in our database, not in PTB (no ConversationHandler, no PTB
 persistence), so updates run concurrently across users and in order per user.
+
+Outgoing calls whose answer is only a ``message_id`` or ``True`` (send, edit, answer a tap) go
+out raw (``_call``): PTB still sends them and still raises its own errors (``RetryAfter``,
+``Forbidden``, ``BadRequest``, ``TimedOut``, ``NetworkError``), but the answer stays the JSON
+Telegram sent, instead of being built into a ``Message`` nobody reads. Keyboards are sent as
+their JSON text, made once per distinct set of buttons (``markup_json``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import (
     BotCommand,
@@ -18,13 +26,11 @@ from telegram import (
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
+    InputFile,
     Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -96,18 +102,102 @@ def to_inbound(update: Update) -> Inbound | None:
     return Inbound.media("other")
 
 
-def keyboard(choices: Sequence[Choice], columns: int) -> InlineKeyboardMarkup | None:
-    """Inline buttons laid out in rows of ``columns``; payloads over 64 bytes are dropped (logged)."""
+HTML = "HTML"  # parse_mode of every message and caption (chat HTML, made safe by safe_html)
+REMOVE_KEYBOARD = '{"remove_keyboard":true}'  # ReplyKeyboardRemove().to_dict(), as JSON text
+
+
+def _rows(choices: Sequence[Choice], columns: int) -> list[list[dict[str, str]]]:
+    """The inline buttons of ``choices`` as Bot API JSON, in rows of ``columns``; payloads over 64
+    bytes are dropped (logged)."""
     buttons = []
     for choice in choices:
         if not 0 < len(choice.id.encode()) <= CALLBACK_DATA_LIMIT:
             log.error("button payload too long for Telegram, dropped: %r", choice.id)
             continue
-        buttons.append(InlineKeyboardButton(plain(choice.label)[:64], callback_data=choice.id))
-    if not buttons:
-        return None
+        buttons.append({"text": plain(choice.label)[:64], "callback_data": choice.id})
     columns = max(1, columns)
-    return InlineKeyboardMarkup([buttons[i : i + columns] for i in range(0, len(buttons), columns)])
+    return [buttons[i : i + columns] for i in range(0, len(buttons), columns)]
+
+
+def keyboard(choices: Sequence[Choice], columns: int) -> InlineKeyboardMarkup | None:
+    """Inline buttons laid out in rows of ``columns`` as PTB objects (``markup_json`` is what is sent)."""
+    rows = _rows(choices, columns)
+    if not rows:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows])
+
+
+_MARKUPS: dict[tuple, str | None] = {}
+_MARKUPS_MAX = 1024  # distinct keyboards kept; many owners at one question share one
+
+
+def markup_json(choices: Sequence[Choice], columns: int) -> str | None:
+    """The ``reply_markup`` of inline buttons as the JSON text Telegram takes; ``None`` without buttons.
+
+    The same buttons (every owner at one question) give the same text, made once.
+    """
+    if not choices:
+        return None
+    key = (tuple(choices), columns)
+    try:
+        return _MARKUPS[key]
+    except KeyError:
+        pass
+    rows = _rows(choices, columns)
+    text = json.dumps({"inline_keyboard": rows}, ensure_ascii=False, separators=(",", ":")) if rows else None
+    if len(_MARKUPS) >= _MARKUPS_MAX:
+        _MARKUPS.clear()
+    _MARKUPS[key] = text
+    return text
+
+
+def contact_markup(label: str) -> str:
+    """The one-button reply keyboard that shares the user's own number (``request_contact``)."""
+    return json.dumps({"keyboard": [[{"text": label, "request_contact": True}]], "one_time_keyboard": True,
+                       "resize_keyboard": True}, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _call(bot, endpoint: str, params: dict[str, Any]) -> Any:
+    """One Bot API call; returns Telegram's ``result`` as JSON (a dict, or ``True``), not as PTB objects.
+
+    This is the request ``Bot.do_api_request(endpoint, api_kwargs=params)`` makes, minus its
+    warning that PTB has a method for ``endpoint`` (it warns on every call): PTB encodes the
+    parameters (TelegramObjects included; ``None`` values dropped), posts them through the bot's
+    transport and raises its errors (``RetryAfter``, ``Forbidden``, ``BadRequest``, ``TimedOut``,
+    ``NetworkError``) exactly as its own methods do.
+    """
+    return await bot._post(endpoint, params)  # noqa: SLF001 - see above
+
+
+def _message_id(result: Any) -> str | None:
+    """The id of the message a send returned (a dict), as the outbox stores it."""
+    return str(result["message_id"]) if isinstance(result, dict) and "message_id" in result else None
+
+
+async def send_text(bot, chat_id: int | str, text: str, markup: str | None = None, *, parse_mode: str | None = HTML) -> Any:
+    """sendMessage, raw: the sent message as JSON."""
+    return await _call(bot, "sendMessage", {"chat_id": chat_id, "text": text, "parse_mode": parse_mode, "reply_markup": markup})
+
+
+async def edit_text(bot, chat_id: int | str, message_id: int | str, text: str, markup: str | None = None) -> Any:
+    """editMessageText (HTML), raw; without ``markup`` the message's buttons go."""
+    return await _call(bot, "editMessageText", {"chat_id": chat_id, "message_id": int(message_id), "text": text,
+                                                "parse_mode": HTML, "reply_markup": markup})
+
+
+async def edit_markup(bot, chat_id: int | str, message_id: int | str, markup: str | None = None) -> Any:
+    """editMessageReplyMarkup, raw; without ``markup`` the buttons go."""
+    return await _call(bot, "editMessageReplyMarkup", {"chat_id": chat_id, "message_id": int(message_id), "reply_markup": markup})
+
+
+async def answer_tap(bot, query_id: str, text: str | None = None) -> Any:
+    """answerCallbackQuery, raw: stops the button's spinner, with a pop-up ``text`` if given."""
+    return await _call(bot, "answerCallbackQuery", {"callback_query_id": query_id, "text": text})
+
+
+async def send_picture(bot, chat_id: int | str, data: bytes, caption: str) -> Any:
+    """sendPhoto (an upload, HTML caption), raw: the sent message as JSON."""
+    return await _call(bot, "sendPhoto", {"chat_id": chat_id, "photo": InputFile(data), "caption": caption, "parse_mode": HTML})
 
 
 class TelegramChannel:
@@ -152,7 +242,7 @@ class TelegramChannel:
             if query is not None:
                 await self._answer(query)
             try:
-                await context.bot.send_message(chat.id, self.hub.texts.gettext(lang, TRY_AGAIN))
+                await send_text(context.bot, chat.id, self.hub.texts.gettext(lang, TRY_AGAIN), parse_mode=None)
             except TelegramError as send_error:
                 log.warning("could not tell the user to try again: %s", send_error)
             return
@@ -169,7 +259,7 @@ class TelegramChannel:
 
     async def _answer(self, query, text: str | None = None) -> None:
         try:
-            await query.answer(text=text[:200] if text else None)
+            await answer_tap(query.get_bot(), query.id, text[:200] if text else None)
         except BadRequest as exc:  # too old: the user tapped long ago; nothing to do
             log.info("callback answer refused: %s", exc)
 
@@ -187,45 +277,42 @@ class TelegramChannel:
                     if output.replace and tapped is not None:
                         await self._redraw(tapped, output)
                         continue
-                    markup = keyboard(output.choices, output.columns)
+                    markup = markup_json(output.choices, output.columns)
                     if output.ask_contact:
-                        label = self.hub.texts.gettext(reply.lang, SHARE_NUMBER)
-                        markup = ReplyKeyboardMarkup(
-                            [[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
-                        )
+                        markup = contact_markup(self.hub.texts.gettext(reply.lang, SHARE_NUMBER))
                     elif close_contact:
                         close_contact = False
                         if markup is None:
-                            markup = ReplyKeyboardRemove()
+                            markup = REMOVE_KEYBOARD
                         else:  # a message carries one keyboard: take the share-number button away first
                             done = "✅ " + self.hub.texts.gettext(reply.lang, "Done")
-                            await bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
+                            await send_text(bot, chat_id, done, REMOVE_KEYBOARD, parse_mode=None)
                     await self._send(bot, chat_id, output.text, markup)
                 elif isinstance(output, Photo) and output.data:  # a named picture is drawn only on the outbox road
-                    await bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024], parse_mode=ParseMode.HTML)
+                    await send_picture(bot, chat_id, output.data, safe_html(output.caption)[:1024])
         except Forbidden:
             log.info("chat %s has blocked the bot", chat_id)
 
-    async def _send(self, bot, chat_id: int, text: str, markup) -> None:
+    async def _send(self, bot, chat_id: int, text: str, markup: str | None) -> None:
         pieces = split_text(safe_html(text), TEXT_LIMIT)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML, reply_markup=markup if last else None)
+            await send_text(bot, chat_id, piece, markup if last else None)
 
     async def _mark_answered(self, message: Message, label: str) -> None:
         """Show the chosen answer under the question and take its buttons away."""
         text = f"{message.text_html}\n\n✅ <b>{safe_html(answered(label))}</b>" if message.text else None
         try:
             if text and len(text) <= TEXT_LIMIT:
-                await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+                await edit_text(message.get_bot(), message.chat_id, message.message_id, text)
             else:
-                await message.edit_reply_markup(reply_markup=None)
+                await edit_markup(message.get_bot(), message.chat_id, message.message_id)
         except BadRequest as exc:
             log.info("could not mark answer: %s", exc)
 
     async def _redraw(self, message: Message, say: Say) -> None:
         try:
-            await message.edit_reply_markup(reply_markup=keyboard(say.choices, say.columns))
+            await edit_markup(message.get_bot(), message.chat_id, message.message_id, markup_json(say.choices, say.columns))
         except BadRequest as exc:
             log.info("could not redraw: %s", exc)
 
@@ -281,37 +368,31 @@ class TelegramSender:
             if isinstance(output, Toast):  # shown as a pop-up when the tap was answered
                 return None
             if isinstance(output, Photo):
-                message = await self.bot.send_photo(chat_id, output.data, caption=safe_html(output.caption)[:1024],
-                                                    parse_mode=ParseMode.HTML)
-                return str(message.message_id)
+                return _message_id(await send_picture(self.bot, chat_id, output.data, safe_html(output.caption)[:1024]))
             say = output if isinstance(output, Say) else row.say
             if say.replace and tapped is not None:
                 if row.attempts > 1:  # a resend: the buttons may be redrawn already (Telegram refuses "not modified")
                     return None
                 try:
-                    await self.bot.edit_message_reply_markup(chat_id, int(tapped.message_ref),
-                                                             reply_markup=keyboard(say.choices, say.columns))
+                    await edit_markup(self.bot, chat_id, tapped.message_ref, markup_json(say.choices, say.columns))
                 except BadRequest as exc:
                     log.info("could not redraw: %s", exc)
                 return None
-            markup = keyboard(say.choices, say.columns)
+            markup = markup_json(say.choices, say.columns)
             if say.ask_contact:
-                label = self._gettext(row.lang, SHARE_NUMBER)
-                markup = ReplyKeyboardMarkup([[KeyboardButton(label, request_contact=True)]], one_time_keyboard=True,
-                                             resize_keyboard=True)
+                markup = contact_markup(self._gettext(row.lang, SHARE_NUMBER))
             elif row.close_contact:
                 if markup is None:
-                    markup = ReplyKeyboardRemove()
+                    markup = REMOVE_KEYBOARD
                 else:  # a message carries one keyboard: take the share-number button away first
                     done = "✅ " + self._gettext(row.lang, "Done")
-                    await self.bot.send_message(chat_id, done, reply_markup=ReplyKeyboardRemove())
+                    await send_text(self.bot, chat_id, done, REMOVE_KEYBOARD, parse_mode=None)
             pieces = split_text(safe_html(say.text), TEXT_LIMIT)
             message = None
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
-                message = await self.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
-                                                      reply_markup=markup if last else None)
-            return str(message.message_id) if message is not None else None
+                message = await send_text(self.bot, chat_id, piece, markup if last else None)
+            return _message_id(message)
         except TelegramError as exc:
             raise _outcome(exc) from exc
 
@@ -323,19 +404,16 @@ class TelegramSender:
         text = f"{tapped.text}\n\n✅ <b>{safe_html(answered(label))}</b>" if tapped.text else None
         try:
             if text and len(text) <= TEXT_LIMIT:
-                await self.bot.edit_message_text(text, chat_id=chat_id, message_id=int(tapped.message_ref),
-                                                 parse_mode=ParseMode.HTML, reply_markup=None)
+                await edit_text(self.bot, chat_id, tapped.message_ref, text)
             else:
-                await self.bot.edit_message_reply_markup(chat_id, int(tapped.message_ref), reply_markup=None)
+                await edit_markup(self.bot, chat_id, tapped.message_ref)
         except BadRequest as exc:  # too old to edit, or already marked (a resent reply)
             log.info("could not mark answer: %s", exc)
 
     async def send(self, chat_ref: str, say: Say) -> str | None:
         try:
-            message = await self.bot.send_message(
-                int(chat_ref), split_text(safe_html(say.text), TEXT_LIMIT)[0], parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(say.choices, say.columns),
-            )
+            message = await send_text(self.bot, int(chat_ref), split_text(safe_html(say.text), TEXT_LIMIT)[0],
+                                      markup_json(say.choices, say.columns))
         except RetryAfter as exc:
             retry = exc.retry_after
             raise RetryLater("flood control", retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry), flood=True) from exc
@@ -345,15 +423,13 @@ class TelegramSender:
             raise Refused(str(exc)) from exc
         except (TimedOut, NetworkError) as exc:
             raise RetryLater(str(exc)) from exc
-        return str(message.message_id)
+        return _message_id(message)
 
     async def edit(self, chat_ref: str, message_ref: str, say: Say) -> None:
         """Replace the text of a message the bot sent (the admins' broadcast status)."""
         try:
-            await self.bot.edit_message_text(
-                split_text(safe_html(say.text), TEXT_LIMIT)[0], chat_id=int(chat_ref), message_id=int(message_ref),
-                parse_mode=ParseMode.HTML, reply_markup=keyboard(say.choices, say.columns),
-            )
+            await edit_text(self.bot, int(chat_ref), message_ref, split_text(safe_html(say.text), TEXT_LIMIT)[0],
+                            markup_json(say.choices, say.columns))
         except RetryAfter as exc:
             raise RetryLater("flood control", flood=True) from exc
         except Forbidden as exc:

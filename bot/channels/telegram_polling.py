@@ -5,6 +5,11 @@ calls it again as soon as the previous batch is in its in-memory queue, so a cra
 later loses updates Telegram will never send again. Here a batch is written to the inbox first
 (one transaction) and only then is the next ``getUpdates`` made; the batch is then handed to
 PTB's queue. At start-up, stored updates that were not handled are handled first, in order.
+
+The batch is fetched raw (the ``getUpdates`` request PTB's ``get_updates`` makes, with its
+errors) so that each update is stored as the JSON Telegram sent, not rebuilt from PTB's
+objects (``to_dict``); each is parsed on its own, and one that does not parse becomes a bare
+update with its id (as ``TolerantBot`` does), so one odd update never blocks the others.
 """
 
 from __future__ import annotations
@@ -31,6 +36,35 @@ STORE_PATIENCE = 3.0
 """Seconds a batch waits for the database (a lock held elsewhere) before it is handled unstored:
 past that the database is in real trouble (full, broken), and owners are better told "please
 send it again" by the handler than left waiting in silence."""
+
+
+def parse_batch(bot, raw) -> list[tuple[Update, dict | None]]:
+    """The updates of a raw ``getUpdates`` result, each with its JSON (``None`` when it did not parse)."""
+    insert = getattr(bot, "insert_callback_data", None)  # ExtBot's arbitrary callback data (a no-op here)
+    batch: list[tuple[Update, dict | None]] = []
+    if not isinstance(raw, list):  # getUpdates answers a list; anything else holds no update
+        log.warning("getUpdates answered %s, not a list of updates", type(raw).__name__)
+        return batch
+    for data in raw:
+        try:
+            update, kept = Update.de_json(data, bot), data
+        except Exception:  # noqa: BLE001 - one odd update must not deafen the bot
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            log.error("skipping update %s: it cannot be parsed", update_id)
+            if not isinstance(update_id, int):
+                continue
+            update, kept = Update(update_id=update_id), None
+        if insert is not None:
+            insert(update)
+        batch.append((update, kept))
+    return batch
+
+
+def _poll_read_timeout(bot, timeout: float) -> float:
+    """The read timeout of a long poll: the getUpdates transport's own plus the poll's (as PTB's get_updates)."""
+    requests = getattr(bot, "_request", None)  # (get_updates request, other requests)
+    own = getattr(requests[0], "read_timeout", None) if requests else None
+    return (own or 0) + timeout
 
 
 def inbox_item(update: Update, data: dict | None = None) -> InboxItem:
@@ -94,10 +128,12 @@ class DurablePolling:
     async def _run(self) -> None:
         backoff = 1.0
         bot = self.application.bot
+        params = {"timeout": self.timeout, "allowed_updates": list(ALLOWED_UPDATES)}
+        read_timeout = _poll_read_timeout(bot, self.timeout)
         while not self._stopping.is_set():
             try:
-                updates = await bot.get_updates(offset=self._offset, timeout=self.timeout,
-                                                allowed_updates=list(ALLOWED_UPDATES))
+                raw = await bot._post("getUpdates", dict(params, offset=self._offset), read_timeout=read_timeout)  # noqa: SLF001
+                batch = parse_batch(bot, raw)
             except RetryAfter as exc:
                 retry = exc.retry_after
                 await asyncio.sleep(retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry))
@@ -108,25 +144,26 @@ class DurablePolling:
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 1.0
-            if not updates:
+            if not batch:
                 await self.inbox.flush()
                 if self.poll_interval:
                     await asyncio.sleep(self.poll_interval)
                 continue
-            if not await self._store(updates):
-                log.error("handling %d update(s) without storing them first: the database cannot take them", len(updates))
-            self._offset = updates[-1].update_id + 1
-            for update in updates:
+            if not await self._store(batch):
+                log.error("handling %d update(s) without storing them first: the database cannot take them", len(batch))
+            self._offset = batch[-1][0].update_id + 1
+            for update, _ in batch:
                 await self.application.update_queue.put(update)
             if self.poll_interval:
                 await asyncio.sleep(self.poll_interval)
 
-    async def _store(self, updates: Sequence[Update]) -> bool:
-        """Write the batch to the inbox, retrying while the database is busy (nothing is confirmed meanwhile).
+    async def _store(self, batch: Sequence[tuple[Update, dict | None]]) -> bool:
+        """Write the batch (updates with their JSON) to the inbox, retrying while the database is busy
+        (nothing is confirmed meanwhile).
 
         False when it could not be stored within ``STORE_PATIENCE``.
         """
-        items = [self._item(update) for update in updates]
+        items = [self._item(update, data) for update, data in batch]
         wait, deadline = 0.25, time.monotonic() + STORE_PATIENCE
         while True:
             try:
