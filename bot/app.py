@@ -111,7 +111,7 @@ async def build_app(
     broadcasts.windows = windows  # the preview counts who is outside WhatsApp's window
     stats = StatsService(db, content, texts)
     stats.windows = windows  # /stats shows what waits for users to write
-    dispatcher.add(AdminRole(broadcasts, stats, settings.admin_ids))
+    dispatcher.add(AdminRole(broadcasts, stats, settings.admin_ids, settings.whatsapp_admin_numbers))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
                replies=replies, inbox=SqliteInbox(db), certificates=certificates, maintenance=MaintenanceService(db, clock),
                windows=windows)

@@ -154,9 +154,12 @@ def cmd_startups(args: argparse.Namespace) -> int:
                 print(f"{s.id}  {s.name}  {'active' if s.active else 'inactive'}  capacity {s.weekly_capacity}/week  "
                       f"staff chats {staff}  referral {s.referral_code or '-'}")
         elif args.action == "invite":
-            startup, link, expires = await leads.invite(args.id)
+            startup, links, expires = await leads.invite_links(args.id)
             print(f"Staff invite for {startup.name} ({startup.id}): single use, valid until {iso_india(expires)}")
-            print(link)
+            print(links["telegram"])
+            if "whatsapp" in links:
+                print("On WhatsApp (the same invite: the link opens a chat with the prefilled text join_…, to be sent as it is):")
+                print(links["whatsapp"])
         else:
             startup, link = await leads.referral(args.id)
             out = args.output or Path(f"referral-{startup.id}.png")
@@ -224,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = startups.add_parser("import", help="add or update startups from a YAML or CSV file")
     imp.add_argument("file", type=Path)
     startups.add_parser("list", help="the registry")
-    invite = startups.add_parser("invite", help="a single-use, 7-day t.me link that links a staff chat to the startup")
+    invite = startups.add_parser("invite", help="a single-use, 7-day t.me link (and wa.me link, with WhatsApp) that links a staff chat to the startup")
     invite.add_argument("id")
     referral = startups.add_parser("referral", help="the startup's referral link, and its QR code as a PNG")
     referral.add_argument("id")

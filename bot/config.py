@@ -59,6 +59,8 @@ class Settings:
     whatsapp_verify_token: str = field(default="", repr=False)
     whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
     whatsapp_port: int = 8080
+    whatsapp_admin_numbers: frozenset[str] = field(default_factory=frozenset)  # digits, country code first
+    whatsapp_display_number: str = ""  # the business's own number (digits), for wa.me invite links
     db_busy_timeout: float = 5.0  # seconds a statement waits for a lock another process holds
 
     def secrets(self) -> list[str]:
@@ -112,7 +114,23 @@ class Settings:
         whatsapp_port = get("WHATSAPP_PORT") or "8080"
         if not whatsapp_port.isdigit() or not 0 < int(whatsapp_port) < 65536:
             raise ConfigError("WHATSAPP_PORT: must be a port number")
+        whatsapp_admins: set[str] = set()
+        for index, part in enumerate(get("WHATSAPP_ADMIN_NUMBERS").split(","), 1):
+            if not part.strip():
+                continue
+            number = whatsapp_number(part)
+            if number is None:  # the entry is not echoed: it may be someone's phone number
+                raise ConfigError(f"WHATSAPP_ADMIN_NUMBERS: entry {index} is not a phone number in international form; "
+                                  "expected country code and number, e.g. 919876543210,+91 98765 43211")
+            whatsapp_admins.add(number)
+        display = get("WHATSAPP_DISPLAY_NUMBER")
+        display_number = whatsapp_number(display) if display else ""
+        if display_number is None:
+            raise ConfigError("WHATSAPP_DISPLAY_NUMBER: the business's WhatsApp number in international form, "
+                              "country code and number, e.g. 919876543210")
         return cls(
+            whatsapp_admin_numbers=frozenset(whatsapp_admins),
+            whatsapp_display_number=display_number,
             whatsapp_token=whatsapp["WHATSAPP_TOKEN"],
             whatsapp_phone_number_id=whatsapp["WHATSAPP_PHONE_NUMBER_ID"],
             whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
@@ -147,6 +165,20 @@ def env_file_warning(path: Path = Path(".env")) -> str | None:
         return (f"warning: {path} can be written by {who} (mode {mode & 0o777:o}); whoever can change it controls the "
                 f"bot's tokens. Run: chmod 600 {path}")
     return None
+
+
+def whatsapp_number(raw: str) -> str | None:
+    """A phone number in international form as WhatsApp writes it (digits, country code first), or ``None``.
+
+    ``+91 98765 43210`` and ``919876543210`` are the same number; a leading 0 (a national or
+    trunk prefix) or fewer than 8 or more than 15 digits is not one.
+    """
+    text = "".join(raw.split())
+    if text.startswith("+"):
+        text = text[1:]
+    if not (text.isascii() and text.isdigit()) or text.startswith("0") or not 8 <= len(text) <= 15:
+        return None
+    return text
 
 
 def _positive(raw: str, name: str, default: float) -> float:

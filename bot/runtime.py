@@ -213,7 +213,8 @@ class Runtime:
         self.supervisor = Supervisor(report=self._tell_admins, **supervisor)
         self.senders: dict[str, Sender] = {}
         self.board: Any = None
-        self.admin_sender: Sender | None = None
+        self.admin_sender: Sender | None = None  # Telegram's: the admins in ADMIN_IDS
+        self.whatsapp_admin_sender: Sender | None = None  # WhatsApp's: the admins in WHATSAPP_ADMIN_NUMBERS
         self.delivery: Lanes | None = None
 
     def attach(self, channel: str, sender: Any, *, replies: bool = True, board: Any = None, admins: bool = False) -> None:
@@ -226,7 +227,10 @@ class Runtime:
         if board is not None:
             self.board = board
         if admins:
-            self.admin_sender = sender
+            if channel == "whatsapp":
+                self.whatsapp_admin_sender = sender
+            else:
+                self.admin_sender = sender
 
     def start(self, *, background: bool = True, **delivery: float) -> None:
         """Start the workers: replies always (a user must hear back); the rest when ``background``."""
@@ -271,14 +275,18 @@ class Runtime:
             self.delivery.wake()
 
     async def _tell_admins(self, name: str, state: WorkerState, failing: bool) -> None:
-        if self.admin_sender is None or not self.app.settings.admin_ids:
+        settings = self.app.settings
+        chats = [(self.admin_sender, str(a)) for a in sorted(settings.admin_ids) if self.admin_sender is not None]
+        chats += [(self.whatsapp_admin_sender, n) for n in sorted(settings.whatsapp_admin_numbers)
+                  if self.whatsapp_admin_sender is not None]
+        if not chats:
             return
         texts = self.app.texts
         template = WORKER_FAILING if failing else WORKER_BACK
         text = "\n\n".join(texts.gettext(lang, template).format(name=name, error=state.last_error) for lang in ("en", "hi"))
-        for admin_id in sorted(self.app.settings.admin_ids):
+        for sender, ref in chats:
             try:  # one admin who never started the bot must not keep the others from hearing it
-                await self.admin_sender.send(str(admin_id), Say(text))
+                await sender.send(ref, Say(text))
             except Exception as exc:  # noqa: BLE001 - best effort, and the log has the failure itself
                 log.warning("could not tell an admin about worker %s: %s", name, type(exc).__name__)
 
@@ -371,16 +379,18 @@ class BotProcess:
             await self.polling.stop()
 
     def _whatsapp(self) -> Callable[[], Awaitable[None]]:
-        from .channels.whatsapp import GraphClient, WhatsAppChannel, WhatsAppSender
+        from .channels.whatsapp import GraphClient, LongLists, WhatsAppChannel, WhatsAppSender
 
         app, s = self.app, self.settings
         client = GraphClient(s.whatsapp_token, s.whatsapp_phone_number_id, s.whatsapp_api_base_url)
         self._closers.append(client.close)
-        self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts))
+        lists = LongLists()  # "More…" of a long list the sender sent (an admin's wizard screen) finds it here
+        self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts, lists=lists), admins=bool(s.whatsapp_admin_numbers))
         if app.broadcasts is not None and "whatsapp" not in app.broadcasts.channels:
             app.broadcasts.channels = (*app.broadcasts.channels, "whatsapp")  # WhatsApp owners get broadcasts too
         self.whatsapp = WhatsAppChannel(app.hub, client, app_secret=s.whatsapp_app_secret,
-                                        verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id)
+                                        verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id,
+                                        lists=lists)
 
         async def receive() -> None:
             self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port)

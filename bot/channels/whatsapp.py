@@ -49,7 +49,7 @@ import json
 import logging
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,6 +100,11 @@ VERIFY_ADDRESSES = 10_000  # addresses remembered at most (the oldest are forgot
 
 # Button ids the channel answers itself; the engine's payloads look like "12:value" or "go:…".
 OWN_NUMBER_ID = payloads.OwnNumber().encode()
+
+# The prefilled text of a wa.me staff invite link (https://wa.me/<number>?text=join_<code>): Telegram's /start join_<code>.
+_JOIN = re.compile(r"join_[a-z0-9]{1,40}")
+LONG_LISTS_USERS = 2000  # users whose last long lists are remembered for "More…" (the oldest are forgotten first)
+LONG_LISTS_EACH = 3  # long lists remembered per user
 
 # Message types that need no answer: a reaction, a change of the user's number, a chat opened.
 _SILENT = {"reaction", "system", "request_welcome", "ephemeral"}
@@ -296,6 +301,39 @@ class Renderer:
         return [*head, {"type": "interactive", "interactive": {**interactive, "body": {"text": text}}}]
 
 
+class LongLists:
+    """The last long wizard screens (more than 10 choices) sent to each user, by digest, in memory.
+
+    "More…" finds the owner conversation's question by itself; a long list of the admins'
+    /broadcast wizard (the 36 states) is found here. A row tapped on an old screen is the wizard's
+    to refuse (its buttons carry the screen's number). Bounded; after a restart such a tap is
+    answered as a button from an earlier message, and the admin sends the screen's command again.
+    """
+
+    def __init__(self, users: int = LONG_LISTS_USERS, each: int = LONG_LISTS_EACH):
+        self.users, self.each = users, each
+        self._lists: OrderedDict[str, OrderedDict[str, tuple[Say, str | None]]] = OrderedDict()
+
+    def remember(self, wa_id: str, say: Say, lang: str | None) -> None:
+        """Keep ``say`` if it is a wizard screen shown as a paged list (the owner conversation's are
+        found by the conversation, which also knows when they were answered)."""
+        if len(say.choices) <= LIST_ROWS_MAX or not all(isinstance(payloads.decode(c.id), payloads.Wizard) for c in say.choices):
+            return
+        mine = self._lists.pop(wa_id, None) or OrderedDict()
+        key = digest(say.choices)
+        mine.pop(key, None)
+        mine[key] = (say, lang)
+        while len(mine) > self.each:
+            mine.popitem(last=False)
+        self._lists[wa_id] = mine
+        while len(self._lists) > self.users:
+            self._lists.popitem(last=False)
+
+    def find(self, wa_id: str, want: str) -> tuple[Say, str | None] | None:
+        """The list with digest ``want`` last sent to ``wa_id``, and its language."""
+        return (self._lists.get(wa_id) or {}).get(want)
+
+
 # ----------------------------------------------------------------- the Graph API
 class GraphError(Exception):
     """The Graph API (or the network) refused a request; ``status`` 0 for no HTTP answer."""
@@ -412,9 +450,10 @@ def outcome(exc: GraphError) -> Exception:
 class WhatsAppSender:
     """Sends outbox messages through the Graph API, mapping its errors to the worker's outcomes."""
 
-    def __init__(self, client: GraphClient, texts=None):
+    def __init__(self, client: GraphClient, texts=None, *, lists: LongLists | None = None):
         self.client = client
         self.renderer = Renderer(texts, None)
+        self.lists = lists  # shared with the channel: "More…" of a long list this sender sent
 
     async def send(self, chat_ref: str, say: Say) -> str | None:
         """Send ``say`` to the WhatsApp user ``chat_ref``; returns the last message id.
@@ -422,6 +461,8 @@ class WhatsAppSender:
         A text too long for one message goes out in pieces; if a later piece has to be retried,
         the earlier ones go again with it (outbox messages are short, so this stays theoretical).
         """
+        if self.lists is not None:
+            self.lists.remember(chat_ref, say, None)
         ref = None
         for message in self.renderer.messages(say):
             try:
@@ -442,6 +483,8 @@ class WhatsAppSender:
         output = row.output
         renderer = Renderer(self.renderer.texts, row.lang or None)
         if isinstance(output, Say):
+            if self.lists is not None:
+                self.lists.remember(row.chat_ref, output, row.lang or None)
             messages = renderer.messages(output, wa_id=row.chat_ref)
         elif isinstance(output, Toast):
             messages = [text_message(to_whatsapp(output.text))]
@@ -531,9 +574,11 @@ async def _health(_: web.Request) -> web.Response:
 class WhatsAppChannel:
     """Receives the webhook, hands each message to the dispatcher, renders the replies."""
 
-    def __init__(self, hub: Hub, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = ""):
+    def __init__(self, hub: Hub, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = "",
+                 lists: LongLists | None = None):
         self.hub = hub
         self.client = client
+        self.lists = lists if lists is not None else LongLists()  # long lists of other roles, for "More…"
         self.inbox = hub.inbox
         self.replies = hub.replies
         self.windows = getattr(hub, "windows", None)
@@ -725,6 +770,9 @@ class WhatsAppChannel:
             return
         if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID:
             inbound = Inbound.contact("+" + wa_id)  # the number comes from WhatsApp, not from the tap
+        if inbound.kind is InKind.TEXT and _JOIN.fullmatch(inbound.text.strip()):
+            # A staff invite's wa.me link prefills "join_<code>": the same as Telegram's /start join_<code>.
+            inbound = Inbound(InKind.COMMAND, text=inbound.text.strip(), data="start")
         if inbound.kind is InKind.CHOICE and inbound.data == OPEN_PAYLOAD:  # an "open" template's button
             if self.windows is not None and await self.windows.waiting(CHANNEL, wa_id):
                 return  # the held message is on its way: the tap opened the window
@@ -744,6 +792,7 @@ class WhatsAppChannel:
         messages: list[dict[str, Any]] = []
         for output in reply.outputs:
             if isinstance(output, Say):
+                self.lists.remember(wa_id, output, reply.lang)
                 messages += renderer.messages(output, wa_id=wa_id)
             elif isinstance(output, Toast):
                 messages.append(text_message(to_whatsapp(output.text)))
@@ -759,8 +808,12 @@ class WhatsAppChannel:
         """
         page, want = tapped.page, tapped.digest  # the codec refused "²" or a 20-digit page
         outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
-        renderer = Renderer(self.hub.texts, lang)
         question = next((o for o in outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
+        if question is None:  # not the owner conversation's question: a long list of another role (an admin's screen)
+            found = self.lists.find(wa_id, want)
+            if found is not None:
+                question, lang = found
+        renderer = Renderer(self.hub.texts, lang)
         messages = renderer.messages(question, page=int(page)) if question is not None else []
         await self._send(wa_id, messages or [text_message(renderer._(EARLIER))])
 

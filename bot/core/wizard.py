@@ -521,7 +521,16 @@ class Wizard:
         self.changed = True
         return plan
 
-    def confirmed(self, plan: Plan, broadcast_id: int, recipients: int) -> None:
+    def confirmed(self, plan: Plan, broadcast_id: int, recipients: int, *, status_here: bool = True) -> None:
+        """The broadcast is queued; ``status_here``: a status message in this chat will follow its progress."""
+        if not status_here:  # WhatsApp: no message is edited in place there; /stats shows what went out
+            self.say(self.p_(
+                P_("✅ Broadcast #{id} is queued for {count} owner, starting {when}. /stats shows what went out; "
+                   "/broadcast_cancel stops it.",
+                   "✅ Broadcast #{id} is queued for {count} owners, starting {when}. /stats shows what went out; "
+                   "/broadcast_cancel stops it."),
+                recipients, id=broadcast_id, count=self.num(recipients), when=when_text(self.t, plan.send_at, self.now)))
+            return
         self.say(
             self.p_(
                 P_(

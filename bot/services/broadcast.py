@@ -30,6 +30,7 @@ from ..core.wizard import ADMIN_HELP, BUTTONS, OLD_BUTTON, TEXT_STEPS, Draft, Ne
 from ..i18n import Catalogs
 from ..storage.broadcasts import UNSENT, BroadcastRow, SqliteBroadcasts
 from ..storage.db import Database
+from ..storage.leads import SqliteLeads
 from ..storage.outbox import dump_say
 from .clock import Clock, SystemClock
 from .conversation import Reply
@@ -236,26 +237,43 @@ class BroadcastService:
                 waiter.cancel()
 
 
-def admin_lang(who: Who) -> str:
-    """Admins read Hindi when their Telegram app is in Hindi, else English."""
-    return "hi" if (who.lang_hint or "").lower().startswith("hi") else "en"
+def admin_lang(who: Who, own: str | None = None) -> str:
+    """Admins read Hindi when their Telegram app is in Hindi, else English. Where the channel gives no
+    hint (WhatsApp), the language of the admin's own owner conversation (``own``), else English."""
+    if who.lang_hint:
+        return "hi" if who.lang_hint.lower().startswith("hi") else "en"
+    return own if own in ("hi", "en") else "en"
 
 
 class AdminRole:
     """The admins' commands and the /broadcast wizard (a Dispatcher role)."""
 
-    def __init__(self, broadcasts: BroadcastService, stats: StatsService, admin_ids: frozenset[int]):
+    def __init__(self, broadcasts: BroadcastService, stats: StatsService, admin_ids: frozenset[int],
+                 whatsapp_numbers: frozenset[str] = frozenset()):
         self.bc = broadcasts
         self.stats = stats
         self.admin_ids = admin_ids
+        self.whatsapp_numbers = whatsapp_numbers  # WHATSAPP_ADMIN_NUMBERS: a WhatsApp id is the phone number
         self.repo = broadcasts.repo
         self.texts = broadcasts.texts
         self.content = broadcasts.content
         self.locks = KeyedLocks()
 
     def is_admin(self, who: Who) -> bool:
-        """Whether the sender is one of the configured admins."""
+        """Whether the sender is one of the configured admins: a Telegram user id in ``ADMIN_IDS``, or on
+        WhatsApp (whose sender id is the phone number, given by WhatsApp, not typed) a number in
+        ``WHATSAPP_ADMIN_NUMBERS``."""
+        if who.key.channel == "whatsapp":
+            return who.key.user_ref in self.whatsapp_numbers
         return who.platform_user_id is not None and who.platform_user_id in self.admin_ids
+
+    async def admin_lang(self, who: Who) -> str:
+        """The admin's language: the app's on Telegram; on WhatsApp their own owner session's, else English."""
+        own = None
+        if who.key.channel == "whatsapp" and not who.lang_hint:
+            async with self.repo.db.transaction() as conn:
+                own = (await SqliteLeads.admin_langs(conn, who.key.channel, [who.key.user_ref])).get(who.key.user_ref)
+        return admin_lang(who, own)
 
     async def handle(self, who: Who, inbound: Inbound) -> Reply | None:
         """A reply when ``inbound`` is an admin's command, wizard button or wizard text; else ``None``."""
@@ -273,7 +291,7 @@ class AdminRole:
             if who.update_id is not None and not await self.repo.first_time(who.key.channel, who.update_id, self.bc.now()):
                 return None
             draft = await self.repo.load_draft(who.key.channel, who.key.user_ref) or Draft(who.key.channel, who.key.user_ref)
-            lang = admin_lang(who) if kind is InKind.COMMAND or draft.step == "done" else draft.lang
+            lang = await self.admin_lang(who) if kind is InKind.COMMAND or draft.step == "done" else draft.lang
             wizard = Wizard(self.content, self.bc.vocab, self.texts, draft, lang, now=self.bc.now(), rate=self.bc.rate)
             if kind is InKind.COMMAND:
                 wizard.command(data, inbound.text, HELP)
@@ -301,8 +319,11 @@ class AdminRole:
                 return
             plan, d = wizard.closing(), wizard.d
             broadcast_id, recipients = await self.bc.start(
-                plan, created_by=f"{d.channel}:{d.chat_ref}", admin=(d.channel, d.chat_ref), admin_lang=wizard.lang, draft=d)
-            wizard.confirmed(plan, broadcast_id, recipients)
+                # The status message is kept by editing it (Telegram); WhatsApp cannot edit a message, so a
+                # WhatsApp admin's broadcast has none (the board must never get a WhatsApp number as a chat).
+                plan, created_by=f"{d.channel}:{d.chat_ref}", admin=None if d.channel == "whatsapp" else (d.channel, d.chat_ref),
+                admin_lang=wizard.lang, draft=d)
+            wizard.confirmed(plan, broadcast_id, recipients, status_here=d.channel != "whatsapp")
         elif need.kind == "cancel":
             wizard.cancelled(await self.bc.cancel(need.arg))
         elif need.kind == "stats":

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 INVITE_DAYS = 7
 ADMIN_CHANNEL = "telegram"
+WHATSAPP_CHANNEL = "whatsapp"
 # Owner events after which the owner may have just qualified.
 TRIGGERS = {"consent_given", "onboarding_confirmed", "quiz_finished", "module_passed", "required_modules_passed", "profile_changed"}
 FIRST_SWEEP_WINDOW = 30 * 24 * 3600  # at start-up, owners seen in the last 30 days are checked
@@ -319,14 +320,27 @@ class LeadService:
         parts = [t.esc(profile.get("district") or ""), lead_rules.answer_label(t, self.content, "state", profile.get("state"))]
         return ", ".join(p for p in parts if p and p != "—") or "—"
 
+    def admin_chats(self) -> dict[str, list[str]]:
+        """Where the admins are reached: channel → chat refs. Telegram's ``ADMIN_IDS`` (except in a run on
+        WhatsApp alone, which has no Telegram sender) and, with WhatsApp configured, ``WHATSAPP_ADMIN_NUMBERS``."""
+        s = self.settings
+        chats: dict[str, list[str]] = {}
+        if s.admin_ids and (s.telegram_token or not s.whatsapp_token):
+            chats[ADMIN_CHANNEL] = sorted(str(a) for a in s.admin_ids)
+        if s.whatsapp_admin_numbers and s.whatsapp_token:
+            chats[WHATSAPP_CHANNEL] = sorted(s.whatsapp_admin_numbers)
+        return chats
+
     async def _admins(self, conn, key: str, now: int, text: Callable[[Tr], str]) -> list[Outgoing]:
-        """One notice to each admin, in their language where they have talked to the bot (else English)."""
-        refs = sorted(str(a) for a in self.settings.admin_ids)
-        langs = await self.repo.admin_langs(conn, ADMIN_CHANNEL, refs)
-        return [
-            Outgoing(ADMIN_CHANNEL, ref, "admin_notice", Say(text(self._t(langs.get(ref, "en")))), dedup_key=f"{key}:{ref}")
-            for ref in refs
-        ]
+        """One notice to each admin on each channel, in their language where they have talked to the bot
+        (else English). Each has its own dedup key (Telegram's as before: ``<key>:<id>``)."""
+        items = []
+        for channel, refs in self.admin_chats().items():
+            langs = await self.repo.admin_langs(conn, channel, refs)
+            for ref in refs:
+                dedup = f"{key}:{ref}" if channel == ADMIN_CHANNEL else f"{key}:{channel}:{ref}"
+                items.append(Outgoing(channel, ref, "admin_notice", Say(text(self._t(langs.get(ref, "en")))), dedup_key=dedup))
+        return items
 
     # ------------------------------------------------------------- the sweep
     async def sweep(self) -> Counter:
@@ -415,7 +429,7 @@ class LeadService:
             outcome, startup_id = await self.repo.redeem_invite(code, who.key.channel, who.key.user_ref, None, lang, self._now())
         startup = await self.repo.startup(startup_id) if startup_id else None
         if outcome == "linked" and startup is not None:
-            log.info("chat %s:%s linked to startup %s", who.key.channel, who.key.user_ref, startup.id)
+            log.info("a %s chat was linked to startup %s", who.key.channel, startup.id)  # a WhatsApp chat ref is a phone number
             text = t._(STAFF_WELCOME, startup=t.esc(startup.name), hours=t.num(self._hours()))
         elif outcome == "again" and startup is not None:
             staff = await self.repo.staff(who.key.channel, who.key.user_ref)
@@ -628,12 +642,25 @@ class LeadService:
 
     async def invite(self, startup_id: str) -> tuple[Startup, str, int]:
         """A single-use invite for a startup's staff: (startup, t.me link, expiry time)."""
+        startup, links, expires = await self.invite_links(startup_id)
+        return startup, links["telegram"], expires
+
+    async def invite_links(self, startup_id: str) -> tuple[Startup, dict[str, str], int]:
+        """A single-use invite for a startup's staff: (startup, channel → link, expiry time).
+
+        The t.me link always; with WhatsApp configured (``WHATSAPP_PHONE_NUMBER_ID`` and
+        ``WHATSAPP_DISPLAY_NUMBER``) also a wa.me link whose prefilled text ``join_<code>`` is the same
+        invite: whichever link is used first links its chat, the other then no longer works.
+        """
         startup = await self._startup(startup_id)
         now = self._now()
         code = new_code(16)
         expires = now + INVITE_DAYS * 24 * 3600
         await self.repo.create_invite(code, startup.id, now, expires)
-        return startup, f"https://t.me/{self.settings.bot_username}?start=join_{code}", expires
+        links = {"telegram": f"https://t.me/{self.settings.bot_username}?start=join_{code}"}
+        if self.settings.whatsapp_phone_number_id and self.settings.whatsapp_display_number:
+            links["whatsapp"] = f"https://wa.me/{self.settings.whatsapp_display_number}?text=join_{code}"
+        return startup, links, expires
 
     async def referral(self, startup_id: str) -> tuple[Startup, str]:
         """The startup's referral link (a code is made the first time)."""
