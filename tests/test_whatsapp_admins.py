@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot import cli
 from bot.app import App
-from bot.channels.whatsapp import MORE, GraphClient, WhatsAppSender, to_whatsapp
+from bot.channels.whatsapp import MORE, WhatsAppSender
 from bot.config import ConfigError, Settings
 from bot.core.wizard import ADMIN_HELP
 from bot.runtime import BotProcess
@@ -29,7 +28,7 @@ from bot.services.leads import ACCEPTED, ADMIN_NO_STARTUP, OWNER_ACCEPTED, STAFF
 from tests.test_leads_e2e import REGISTRY, right_answer, seed_owner
 from tests.test_reminders import START
 from tests.test_segments import Owner, seed
-from tests.test_whatsapp import VERIFY_TOKEN, approved_templates
+from tests.test_whatsapp import VERIFY_TOKEN, Harness, approved_templates
 from tests.whatsapp_standin import Sent, WhatsAppStandin
 
 pytestmark = [pytest.mark.timeout(90)]
@@ -40,17 +39,8 @@ TELEGRAM_ADMIN = 111222333  # ADMIN_IDS set too, but this run has no Telegram
 UNKNOWN = "Sorry, I don't know that command. Send /help to see what I can do."
 
 
-@dataclass
-class World:
-    api: WhatsAppStandin
-    app: App
-    client: GraphClient
-    clock: ManualClock
-
-    def tr(self, lang: str, msgid: str, **values: object) -> str:
-        """``msgid`` in ``lang`` as WhatsApp shows it."""
-        text = self.app.texts.gettext(lang, msgid)
-        return to_whatsapp(text.format(**values) if values else text)
+class World(Harness):
+    """The stand-in, the app and the webhook (``tests.test_whatsapp.Harness``), plus delivery on demand."""
 
     async def deliver(self) -> int:
         """Run the outbox once, as the running bot's delivery worker does."""

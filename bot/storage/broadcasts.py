@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.segments import Segment
+from ..core.wizard import Draft
 from .db import Database
 from .inbox import already_seen, mark_seen
 from .outbox import broadcast_ref
@@ -87,18 +88,6 @@ class BroadcastRow:
     status_ref: str | None
     created_at: int
     finished_at: int | None
-
-
-@dataclass
-class Draft:
-    """One admin chat's /broadcast wizard: the screen on show (``seq``), the step, what is chosen."""
-
-    channel: str
-    chat_ref: str
-    seq: int = 0
-    step: str = "done"
-    data: dict[str, Any] = field(default_factory=dict)
-    lang: str = "en"
 
 
 def _row(r: Any) -> BroadcastRow:
