@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TimedOut
 from bot.channels.aiohttp_request import AiohttpRequest
 
 from bot.channels import telegram as tg
-from bot.channels.telegram import TelegramSender, keyboard, markup_json
+from bot.channels.telegram import TelegramSender, markup_json
 from bot.core.messages import Choice, Picked, Say, Tapped
 from bot.services.delivery import Blocked, Refused, RetryLater
 from bot.storage.outbox import OutboxRow
@@ -44,7 +44,8 @@ async def env():
 
 
 def test_the_keyboard_json_is_what_ptb_sends_for_the_same_buttons():
-    ptb = keyboard(CHOICES, 2).to_dict()
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.id) for c in CHOICES]
+    ptb = InlineKeyboardMarkup([buttons[i:i + 2] for i in range(0, len(buttons), 2)]).to_dict()
     assert json.loads(markup_json(CHOICES, 2)) == ptb
     assert markup_json(CHOICES, 2) is markup_json(CHOICES, 2)  # made once
     assert markup_json((), 2) is None

@@ -24,8 +24,6 @@ from telegram import (
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputFile,
     Message,
     Update,
@@ -117,14 +115,6 @@ def _rows(choices: Sequence[Choice], columns: int) -> list[list[dict[str, str]]]
         buttons.append({"text": plain(choice.label)[:64], "callback_data": choice.id})
     columns = max(1, columns)
     return [buttons[i : i + columns] for i in range(0, len(buttons), columns)]
-
-
-def keyboard(choices: Sequence[Choice], columns: int) -> InlineKeyboardMarkup | None:
-    """Inline buttons laid out in rows of ``columns`` as PTB objects (``markup_json`` is what is sent)."""
-    rows = _rows(choices, columns)
-    if not rows:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows])
 
 
 _MARKUPS: dict[tuple, str | None] = {}

@@ -28,6 +28,11 @@ START_MODULE = N_("▶️ Start module")
 FOOTER = N_("<i>/stop_broadcasts – no more announcements</i>")
 _DEVANAGARI = re.compile(r"[\u0900-\u097F]")
 _LATIN = re.compile(r"[A-Za-z]")
+
+
+def written_in(text: str) -> str:
+    """"hi" when most of the letters of ``text`` are Devanagari, else "en"."""
+    return "hi" if len(_DEVANAGARI.findall(text)) > len(_LATIN.findall(text)) else "en"
 _WHEN = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2})(?::(\d{2}))?\s*(?:h|hrs|ist)?\s*$", re.IGNORECASE)
 
 

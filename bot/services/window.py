@@ -20,7 +20,8 @@ from ..core import payloads
 from ..core.content import Content
 from ..core.messages import Say
 from ..core.segments import Segment
-from ..core.session import N_, Texts
+from ..core.broadcast import written_in
+from ..core.session import N_, Texts, Tr
 from ..core.templates import WINDOW, TemplateBook, TemplateSend, compose, in_window, message_kind
 from ..storage.outbox import OutboxRow
 from ..storage.windows import RowFacts, SqliteWindows
@@ -38,8 +39,6 @@ REASONS = {
     "held_back": N_("WhatsApp held it back ({value})"),
 }
 CHANNELS = ("whatsapp",)
-_DEVANAGARI = re.compile(r"[\u0900-\u097F]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,7 @@ class DeliveryStatus:
 def text_lang(say: Say) -> str:
     """The language a message was written in: Hindi when most letters of its buttons (which are the
     bot's own words, never a name someone typed) or, without buttons, of its text are Devanagari."""
-    text = " ".join(c.label for c in say.choices) if say.choices else re.sub(r"<[^>]*>", "", say.text)
-    return "hi" if len(_DEVANAGARI.findall(text)) > len(_LATIN.findall(text)) else "en"
+    return written_in(" ".join(c.label for c in say.choices) if say.choices else re.sub(r"<[^>]*>", "", say.text))
 
 
 class ChatWindows:
@@ -160,12 +158,12 @@ class ChatWindows:
         total = sum(n for _, _, n in held)
         if not total:
             return ""
-        tr = lambda msgid, **kw: self.texts.gettext(lang, msgid).format(**kw)  # noqa: E731
-        lines = [tr(WAITING, n=self.texts.number(lang, total))]
+        t = Tr(lang, self.texts)
+        lines = [t._(WAITING, n=t.num(total))]
         for _channel, reason, n in held:
             code, _, value = reason.partition(":")
-            label = tr(REASONS[code], value=value) if code in REASONS else reason
-            lines.append(f"• {label}: {self.texts.number(lang, n)}")
+            label = t._(REASONS[code], value=value) if code in REASONS else reason
+            lines.append(f"• {label}: {t.num(n)}")
         return "\n".join(lines)
 
     async def reach(self, segment: Segment, channels: Sequence[str]) -> dict[str, int]:
