@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_BYTES = 64
+MAX_DATA = 256  # the longest data any platform carries back (WhatsApp button ids); longer is forged
 MAX_ID_DIGITS = 18  # any id SQLite can hold (64-bit); longer is forged
 MAX_SEQ_DIGITS = 9
 _ACTION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -170,7 +171,7 @@ def encode(payload: Payload) -> str:
 
 def decode(data: str) -> Payload | None:
     """The payload a tapped button carried, or ``None`` when it is none the bot writes (old formats, forgeries)."""
-    if not isinstance(data, str) or not data or len(data) > 256:
+    if not isinstance(data, str) or not data or len(data) > MAX_DATA:
         return None
     head, _, rest = data.partition(":")
     if head == "go":  # an unknown module (renamed since, or made up) opens the menu: any text will do
