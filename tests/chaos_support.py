@@ -197,6 +197,8 @@ class Screens:
         return any(text.startswith(c) for c in self.confused)
 
 
+RESUME_PATIENCE = 6  # an owner who sent /start waits this many times their patience for its answer before sending another
+
 # ----------------------------------------------------------------- what an owner does
 @dataclass(frozen=True)
 class Act:
@@ -522,6 +524,7 @@ class Owner:
         self.failed = ""
         self._confused: set[int] = set()
         self.tapped_data = ""
+        self.starts = 0  # /start messages sent
 
     def prompts(self, start: int) -> list[tuple[BotMessage, Prompt, bool]]:
         """Questions sent from message ``start`` on, each flagged when it answers a /start."""
@@ -540,6 +543,30 @@ class Owner:
                 out.append((message, prompt, after_welcome))
                 after_welcome = False
         return out
+
+    def restart(self) -> None:
+        """Send /start (counted: every /start but the first is answered with a welcome back)."""
+        self.starts += 1
+        self.chat.text("/start")
+
+    def resumed_at(self, since: int) -> tuple[BotMessage, Prompt] | None:
+        """The question the answer to the latest /start shows, once that answer has arrived.
+
+        Every /start after the first one is answered "Welcome back" and the current question, in
+        the order sent. A slow bot may still be answering an earlier /start when the owner sends
+        the next: the welcome that counts is the last one expected, not the first one seen (that
+        one can show a question answered since).
+        """
+        self.prompts(since)  # notes replies that mean the bot did not understand
+        messages = self.chat.messages()
+        welcomes = [i for i, m in enumerate(messages) if self.screens.is_welcome(m)]
+        if len(welcomes) < self.starts - 1 or not welcomes or welcomes[-1] < since:
+            return None
+        for message in messages[welcomes[-1] + 1:]:
+            prompt = self.screens.prompt(message)
+            if prompt is not None:
+                return message, prompt
+        return None
 
     async def run(self) -> None:
         """The whole plan, then done."""
@@ -565,7 +592,7 @@ class Owner:
         language = ("step", "language")
         start = len(self.chat.messages())
         while True:
-            self.chat.text("/start")
+            self.restart()
             found = await self.chat.until(
                 lambda: next((m for m, p, _ in self.prompts(start) if p == language), None), self.drill.patience
             )
@@ -635,13 +662,10 @@ class Owner:
         here, following = resumed(act.at), resumed(act.then)
         since = len(self.chat.messages())
 
-        def shown_now():
-            return next(((m, p) for m, p, resume in self.prompts(since) if resume), None)
-
-        while True:
+        while True:  # the answer to this /start will come (nothing sent is lost): wait for it, not for the first welcome
             self.record.resumes += 1
-            self.chat.text("/start")
-            found = await self.chat.until(shown_now, self.drill.patience)
+            self.restart()
+            found = await self.chat.until(lambda: self.resumed_at(since), RESUME_PATIENCE * self.drill.patience)
             if found is not None:
                 break
         message, prompt = found
@@ -698,10 +722,8 @@ class Owner:
             since = len(self.chat.messages())
             while True:  # no redraw: where are we?
                 self.record.resumes += 1
-                self.chat.text("/start")
-                found = await self.chat.until(
-                    lambda: next(((m, p) for m, p, resume in self.prompts(since) if resume), None), self.drill.patience
-                )
+                self.restart()
+                found = await self.chat.until(lambda: self.resumed_at(since), RESUME_PATIENCE * self.drill.patience)
                 if found:
                     break
             message, prompt = found
@@ -1093,10 +1115,8 @@ async def final_check(owners: list[Owner], drill: Drill, record: Record) -> None
         acts = owner.plan.acts
         expected = resumed(acts[-1].then) if owner.position == len(acts) else resumed(acts[owner.position].at)
         since = len(owner.chat.messages())
-        owner.chat.text("/start")
-        found = await owner.chat.until(
-            lambda: next(((m, p) for m, p, resume in owner.prompts(since) if resume), None), 10.0
-        )
+        owner.restart()
+        found = await owner.chat.until(lambda: owner.resumed_at(since), 10.0)
         if found is None:
             record.problem(f"owner {owner.plan.uid}: no answer to the final /start")
         elif found[1] != expected:
