@@ -379,18 +379,22 @@ class BotProcess:
             await self.polling.stop()
 
     def _whatsapp(self) -> Callable[[], Awaitable[None]]:
-        from .channels.whatsapp import GraphClient, LongLists, WhatsAppChannel, WhatsAppSender
+        from .channels.whatsapp import GraphClient, LongLists, Phones, WhatsAppChannel, WhatsAppSender
+        from .storage.identities import SqliteIdentities
 
         app, s = self.app, self.settings
         client = GraphClient(s.whatsapp_token, s.whatsapp_phone_number_id, s.whatsapp_api_base_url)
         self._closers.append(client.close)
         lists = LongLists()  # "More…" of a long list the sender sent (an admin's wizard screen) finds it here
-        self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts, lists=lists), admins=bool(s.whatsapp_admin_numbers))
+        phones = Phones()  # the number each user last wrote from, for the "share my number" button the sender draws
+        self.runtime.attach("whatsapp", WhatsAppSender(client, app.texts, lists=lists, phones=phones),
+                            admins=bool(s.whatsapp_admin_numbers))
         if app.broadcasts is not None and "whatsapp" not in app.broadcasts.channels:
             app.broadcasts.channels = (*app.broadcasts.channels, "whatsapp")  # WhatsApp owners get broadcasts too
         self.whatsapp = WhatsAppChannel(app.hub, client, app_secret=s.whatsapp_app_secret,
                                         verify_token=s.whatsapp_verify_token, phone_number_id=s.whatsapp_phone_number_id,
-                                        lists=lists)
+                                        lists=lists, phones=phones, identities=SqliteIdentities(app.db),
+                                        admin_numbers=s.whatsapp_admin_numbers)
 
         async def receive() -> None:
             self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port)

@@ -36,6 +36,15 @@ test configures (``{name: {language code: body}}``, or a set of names); a parame
 break, a tab or more than four spaces in a row with 132018. ``window_open(wa_id)`` lets a test
 say a user wrote without posting anything; ``enforce_window = False`` turns the rule off.
 
+Identity, as since Meta's usernames: ``bsuids`` maps a user's number to their business-scoped
+user id (``give_bsuid``); their messages then carry ``from_user_id`` and the contact's
+``user_id`` beside ``from``. A user addressed by a business-scoped id alone (``"IN.…"``) has a
+username hiding their number: their messages have no ``from`` and no ``wa_id``. A send names its
+user with ``to`` (a number) or ``recipient`` (a business-scoped id); anything else is refused,
+``to`` holding a business-scoped id included. One person is one window and one message list,
+whichever of their ids a send or a test uses. ``change_number(old, new)`` posts the ``system``
+message Meta sends when a user moved to a new number (and, with ``new_bsuid``, a new id).
+
 Statuses: ``send_status(sent, "delivered")`` (or "read", or "failed" with ``code``) POSTs a
 ``statuses`` notification for a message the bot sent, as Meta does; ``post_statuses`` several
 at once. ``tap_template(wa_id, sent)`` taps a template's quick-reply button (a ``button``
@@ -184,6 +193,7 @@ class WhatsAppStandin:
     approved: dict[str, dict[str, str]] | set[str] = field(default_factory=dict)  # approved templates
     last_inbound: dict[str, float] = field(default_factory=dict)  # wa_id -> when their last message was delivered
     status_posts: list[int] = field(default_factory=list)  # HTTP statuses the webhook answered to status notifications
+    bsuids: dict[str, str] = field(default_factory=dict)  # number -> business-scoped user id
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -229,7 +239,7 @@ class WhatsAppStandin:
             body = await request.json()
         except ValueError:
             return self._error(400, 100, "Invalid JSON", "")
-        to = str(body.get("to", ""))
+        to = str(body.get("to") or body.get("recipient") or "")  # "to" wins when both are given, as on Meta
         why = check(body)
         if why is None and body.get("type") == "image" and (body.get("image") or {}).get("id") not in self.media:
             why = "image.id is not an uploaded media id"
@@ -244,7 +254,7 @@ class WhatsAppStandin:
                 self.refusals.append((to, why))
                 return self._error(400 if code == PARAM_FORMAT else 404, code, f"(#{code}) {why}", why)
             rendered = self._render(body["template"])
-        elif self.enforce_window and not self.window_is_open(to):
+        elif self.enforce_window and not self.window_is_open(self.person(to)):
             why = "Re-engagement message: more than 24 hours have passed since the recipient last replied"
             self.refusals.append((to, why))
             return self._error(400, OUTSIDE_WINDOW, f"(#{OUTSIDE_WINDOW}) {why}", why)
@@ -256,7 +266,7 @@ class WhatsAppStandin:
         self.sent.append(message)
         return web.json_response({
             "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}],
+            "contacts": [{"input": to, "wa_id": to} if to.isdigit() else {"input": to, "user_id": to}],
             "messages": [{"id": message.id}],
         })
 
@@ -299,14 +309,24 @@ class WhatsAppStandin:
             error["error_data"] = {"messaging_product": "whatsapp", "details": details}
         return web.json_response({"error": error}, status=status, headers=headers)
 
+    def person(self, address: str) -> str:
+        """One id per person: the business-scoped id of a number that has one, else the address."""
+        return self.bsuids.get(address, address)
+
+    def give_bsuid(self, phone: str, bsuid: str) -> None:
+        """From now on ``phone``'s messages carry the business-scoped id ``bsuid``."""
+        self.bsuids[phone] = bsuid
+        if phone in self.last_inbound:
+            self.last_inbound[bsuid] = self.last_inbound[phone]
+
     def window_is_open(self, wa_id: str) -> bool:
         """Whether ``wa_id`` wrote less than 24 hours ago (by ``clock``)."""
-        last = self.last_inbound.get(wa_id)
+        last = self.last_inbound.get(self.person(wa_id))
         return last is not None and self.clock() - last < WINDOW
 
     def window_open(self, wa_id: str) -> None:
         """As if ``wa_id`` had just written."""
-        self.last_inbound[wa_id] = self.clock()
+        self.last_inbound[self.person(wa_id)] = self.clock()
 
     def _approved(self) -> dict[str, dict[str, str]]:
         return {name: {} for name in self.approved} if isinstance(self.approved, set) else self.approved
@@ -335,8 +355,9 @@ class WhatsAppStandin:
 
     # ----------------------------------------------------------------- observing
     def messages(self, wa_id: str) -> list[Sent]:
-        """Everything sent to ``wa_id``."""
-        return [m for m in self.sent if m.to == wa_id]
+        """Everything sent to ``wa_id`` (by number or by business-scoped id)."""
+        me = self.person(wa_id)
+        return [m for m in self.sent if self.person(m.to) == me]
 
     def new_messages(self, wa_id: str) -> list[Sent]:
         """What was sent to ``wa_id`` since the previous ``new_messages`` for it."""
@@ -352,12 +373,23 @@ class WhatsAppStandin:
         return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
     def notification(self, wa_id: str, message: dict[str, Any], name: str = "Test User") -> dict[str, Any]:
-        """A webhook notification carrying one user message."""
-        message = {"from": wa_id, "timestamp": str(int(time.time())), **message}
+        """A webhook notification carrying one user message from ``wa_id`` (a number, or the
+        business-scoped id of a user whose username hides their number)."""
+        bsuid = wa_id if not wa_id.isdigit() else self.bsuids.get(wa_id)
+        sender: dict[str, Any] = {"from": wa_id} if wa_id.isdigit() else {}
+        contact: dict[str, Any] = {"profile": {"name": name}}
+        if wa_id.isdigit():
+            contact["wa_id"] = wa_id
+        if bsuid:
+            sender["from_user_id"] = bsuid
+            contact["user_id"] = bsuid
+            if not wa_id.isdigit():
+                contact["profile"]["username"] = "@" + name.lower().replace(" ", "")
+        message = {**sender, "timestamp": str(int(time.time())), **message}
         value = {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": self.display_number, "phone_number_id": self.phone_number_id},
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "contacts": [contact],
             "messages": [message],
         }
         return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}]}
@@ -374,8 +406,11 @@ class WhatsAppStandin:
             for entry in parsed.get("entry") or []:
                 for change in entry.get("changes") or []:
                     for message in (change.get("value") or {}).get("messages") or []:
-                        if isinstance(message, dict) and message.get("from"):
-                            self.last_inbound[str(message["from"])] = self.clock()
+                        if not isinstance(message, dict) or message.get("type") == "system":
+                            continue
+                        who = message.get("from_user_id") or message.get("from")
+                        if who:
+                            self.last_inbound[self.person(str(who))] = self.clock()
         headers = {"Content-Type": "application/json"}
         if signature == "auto":
             signature = self.sign(body)
@@ -423,8 +458,12 @@ class WhatsAppStandin:
     def status_entry(self, sent: Sent | str, status: str, *, code: int | None = None, to: str | None = None) -> dict[str, Any]:
         """One ``statuses`` entry for a message the bot sent (or a message id)."""
         wamid = sent if isinstance(sent, str) else sent.id
-        entry: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(self.clock())),
-                                 "recipient_id": to or (sent.to if isinstance(sent, Sent) else "919800000000")}
+        address = to or (sent.to if isinstance(sent, Sent) else "919800000000")
+        entry: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(self.clock()))}
+        if address.isdigit():
+            entry["recipient_id"] = address
+        if self.person(address) != address or not address.isdigit():
+            entry["recipient_user_id"] = self.person(address)
         if status == "failed":
             entry["errors"] = [{"code": code or 131000, "title": "Message failed", "message": "Message failed",
                                 "error_data": {"details": "as Meta says"}}]
@@ -445,6 +484,19 @@ class WhatsAppStandin:
     async def send_status(self, sent: Sent | str, status: str, *, code: int | None = None) -> int:
         """WhatsApp reports ``status`` (sent, delivered, read, failed with ``code``) for a message the bot sent."""
         return await self.post_statuses([self.status_entry(sent, status, code=code)])
+
+    async def change_number(self, old: str, new: str, *, new_bsuid: str | None = None) -> int:
+        """``old`` moved to the number ``new``: the system message Meta sends (from the old number)."""
+        system: dict[str, Any] = {"body": f"User changed from {old} to {new}", "wa_id": new, "type": "user_changed_number"}
+        if new_bsuid:
+            system["user_id"] = new_bsuid
+            self.bsuids[new] = new_bsuid
+        elif old in self.bsuids:
+            self.bsuids[new] = self.bsuids[old]
+        message = {"id": self._message_id(None), "type": "system", "system": system}
+        payload = self.notification(old, message)
+        payload["entry"][0]["changes"][0]["value"].pop("contacts")  # system messages carry no contacts
+        return await self.post(payload)
 
     async def send_contact(self, wa_id: str, phone: str, name: str = "Friend") -> int:
         """The user shares a contact card."""
@@ -470,8 +522,14 @@ def check(body: dict[str, Any]) -> str | None:
     """Why WhatsApp would refuse this send request, or ``None``."""
     if body.get("messaging_product") != "whatsapp":
         return "messaging_product must be whatsapp"
-    if not str(body.get("to", "")).isdigit():
-        return "to must be a phone number"
+    if "to" in body:
+        if not str(body["to"]).isdigit():
+            return "to must be a phone number"
+    elif "recipient" in body:
+        if not re.fullmatch(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}", str(body["recipient"])):
+            return "recipient must be a business-scoped user id"
+    else:
+        return "to or recipient is required"
     kind = body.get("type")
     if kind == "text":
         text = (body.get("text") or {}).get("body", "")

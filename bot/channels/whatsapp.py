@@ -18,8 +18,8 @@ Out, within WhatsApp's limits (the core knows none of them):
   The page number and a digest of the question's choice ids travel in that row's id, so paging
   keeps no state: on a tap the channel asks the engine for the user's current question and
   shows its next page if the digest still matches (else the tap is on an old question).
-- the phone question → a reply button carrying the sender's own number (a WhatsApp id is the
-  phone number), besides typing it;
+- the phone question → a reply button carrying the number the sender wrote from (when WhatsApp
+  gave it), besides typing it;
 - chat HTML → WhatsApp formatting (``*bold*``, ``_italic_``, entities decoded); texts over 4096
   characters are split; an interactive body over 1024 characters sends its head as text first.
 
@@ -34,6 +34,15 @@ quick-reply payload). A tap on that button comes back as a ``button`` message: t
 ``choice`` template is the message's own button (``go:…``, handled as any tap); that of an
 ``open`` template (``wa.open``) needs nothing more when the held message is on its way, and
 otherwise resumes the conversation as ``/start`` does.
+
+Who: a user is known by their business-scoped user id (``from_user_id``, or the ``user_id`` of
+their contact), which WhatsApp sends whether or not a username hides their number; a message
+without one (an older API version) is known by its ``from`` number, and an admin always by the
+number in ``WHATSAPP_ADMIN_NUMBERS``. A user first known by their number moves to their
+business-scoped id when it first arrives; a ``system`` message saying the number or the id
+changed moves them to the new one (bot/storage/identities.py), progress, lead and all. Messages
+to a business-scoped id go as ``recipient``, to a number as ``to``. The number a user writes
+from is kept in memory only (``Phones``), for the "share my number" button.
 
 Statuses: the ``statuses`` of a webhook (sent, delivered, read, failed with ``errors``) are
 reported to ``windows`` by message id (wamid), each on its own; unknown ids are ignored.
@@ -51,7 +60,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -108,6 +117,86 @@ LONG_LISTS_EACH = 3  # long lists remembered per user
 
 # Message types that need no answer: a reaction, a change of the user's number, a chat opened.
 _SILENT = {"reaction", "system", "request_welcome", "ephemeral"}
+
+# A business-scoped user id (BSUID): a country code, a dot, up to 128 letters and digits
+# ("IN.1648738043044942"; a parent id has ".ENT." in the middle). Never a phone number.
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+# The system messages that say a user's identifier changed (the second is the older name).
+_NUMBER_CHANGED = {"user_changed_number", "customer_changed_number"}
+_ID_CHANGED = "user_changed_user_id"
+PHONES_KEPT = 5000  # users whose number is kept in memory for the "share my number" button
+
+
+class Arrival(NamedTuple):
+    """One user message of a webhook, with who sent it."""
+
+    ref: str  # the id the user is known by (``users.user_ref``): business-scoped id, else number
+    message_id: str
+    message: dict[str, Any]
+    phone: str | None  # the number it came from, when WhatsApp says
+    bsuid: str | None
+
+
+def is_bsuid(ref: str) -> bool:
+    """Whether ``ref`` is a business-scoped user id (sent as ``recipient``, not ``to``)."""
+    return _BSUID.fullmatch(ref) is not None
+
+
+def _phone(value: Any) -> str | None:
+    """A wa_id (the phone number, digits only) from a webhook field, or ``None``."""
+    digits = str(value or "").lstrip("+")
+    return digits if digits.isdigit() and 7 <= len(digits) <= 15 else None
+
+
+def _bsuid(value: Any) -> str | None:
+    return str(value) if value and is_bsuid(str(value)) else None
+
+
+def sender_ids(message: dict[str, Any], contacts: Sequence[Any] = ()) -> tuple[str | None, str | None]:
+    """``(phone number, business-scoped id)`` of a message's sender; either may be missing.
+
+    The phone is ``from`` (absent for a user whose username hides it); the business-scoped id is
+    ``from_user_id``, else the ``user_id`` of the contact with that wa_id (or of the only contact).
+    """
+    phone, bsuid = _phone(message.get("from")), _bsuid(message.get("from_user_id"))
+    if bsuid is None and is_bsuid(str(message.get("from") or "")):
+        bsuid = str(message["from"])
+    if bsuid is None:
+        people = [c for c in contacts if isinstance(c, dict)]
+        mine = [c for c in people if phone and _phone(c.get("wa_id")) == phone] or (people if len(people) == 1 else [])
+        if mine:
+            bsuid = _bsuid(mine[0].get("user_id"))
+    return phone, bsuid
+
+
+class Phones:
+    """The phone number each recent sender wrote from, in memory only (never stored, never logged).
+
+    Users are keyed by their business-scoped id, so their number is known only from their own
+    messages; the phone question offers it as a button ("📱 +91 98765 43210") to whoever just
+    wrote. Bounded; forgotten at a restart until the user writes again.
+    """
+
+    def __init__(self, size: int = PHONES_KEPT):
+        self.size = size
+        self._phones: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, ref: str, phone: str | None) -> None:
+        """``ref`` wrote from ``phone``."""
+        if not phone or phone == ref:
+            return
+        self._phones.pop(ref, None)
+        self._phones[ref] = phone
+        while len(self._phones) > self.size:
+            self._phones.popitem(last=False)
+
+    def of(self, ref: str) -> str | None:
+        """The number of ``ref``: the ref itself when it is one, else the one it last wrote from."""
+        return ref if _phone(ref) == ref else self._phones.get(ref)
+
+    def forget(self, ref: str) -> None:
+        """Drop what is known of ``ref`` (its data was erased)."""
+        self._phones.pop(ref, None)
 
 
 # ----------------------------------------------------------------- formatting
@@ -360,7 +449,8 @@ class GraphClient:
         """Send ``message`` to the WhatsApp user ``to``; returns its message id (wamid)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **message}
+        address = {"recipient": to} if is_bsuid(to) else {"to": to}  # a business-scoped id goes as "recipient"
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **address, **message}
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
             async with self._session.post(self.url, json=body, headers=headers) as response:
@@ -450,10 +540,11 @@ def outcome(exc: GraphError) -> Exception:
 class WhatsAppSender:
     """Sends outbox messages through the Graph API, mapping its errors to the worker's outcomes."""
 
-    def __init__(self, client: GraphClient, texts=None, *, lists: LongLists | None = None):
+    def __init__(self, client: GraphClient, texts=None, *, lists: LongLists | None = None, phones: Phones | None = None):
         self.client = client
         self.renderer = Renderer(texts, None)
         self.lists = lists  # shared with the channel: "More…" of a long list this sender sent
+        self.phones = phones if phones is not None else Phones(0)  # shared with the channel: who wrote from which number
 
     async def send(self, chat_ref: str, say: Say) -> str | None:
         """Send ``say`` to the WhatsApp user ``chat_ref``; returns the last message id.
@@ -485,7 +576,7 @@ class WhatsAppSender:
         if isinstance(output, Say):
             if self.lists is not None:
                 self.lists.remember(row.chat_ref, output, row.lang or None)
-            messages = renderer.messages(output, wa_id=row.chat_ref)
+            messages = renderer.messages(output, wa_id=self.phones.of(row.chat_ref))
         elif isinstance(output, Toast):
             messages = [text_message(to_whatsapp(output.text))]
         elif isinstance(output, Photo):
@@ -575,10 +666,15 @@ class WhatsAppChannel:
     """Receives the webhook, hands each message to the dispatcher, renders the replies."""
 
     def __init__(self, hub: Hub, client: GraphClient, *, app_secret: str, verify_token: str, phone_number_id: str = "",
-                 lists: LongLists | None = None):
+                 lists: LongLists | None = None, phones: Phones | None = None, identities=None,
+                 admin_numbers: frozenset[str] = frozenset()):
         self.hub = hub
         self.client = client
         self.lists = lists if lists is not None else LongLists()  # long lists of other roles, for "More…"
+        self.phones = phones if phones is not None else Phones()
+        self.identities = identities  # bot.storage.identities.SqliteIdentities: a user's id changed
+        self.admin_numbers = admin_numbers  # WHATSAPP_ADMIN_NUMBERS: admins are known by their number
+        self._upgraded: OrderedDict[str, None] = OrderedDict()  # business-scoped ids already checked for an older number key
         self.inbox = hub.inbox
         self.replies = hub.replies
         self.windows = getattr(hub, "windows", None)
@@ -654,13 +750,22 @@ class WhatsAppChannel:
             return web.Response(status=403)
         try:
             data = json.loads(body)
-            raw = self.raw_messages(data)
+            arrivals = self.arrivals(data)
             statuses = self.raw_statuses(data)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             log.warning("webhook request refused: not a WhatsApp notification (%s)", type(exc).__name__)
             return web.Response(status=400)
-        items = [InboxItem(message_id, json.dumps({"from": wa_id, "message": message}, ensure_ascii=False), wa_id)
-                 for wa_id, message_id, message in raw]
+        try:  # before anything is stored under the new id: a changed id takes the user's record with it
+            await self.follow_changes(arrivals)
+        except Exception as exc:  # noqa: BLE001 - not moved: Meta must deliver it again
+            log.error("WhatsApp user ids not updated (%s); asking Meta to deliver the messages again", type(exc).__name__)
+            return web.Response(status=503)
+        # a system message (an id changed) was acted on above and needs no answer; it is no sign of the user writing
+        raw = [(a.ref, a.message_id, a.message) for a in arrivals if a.message.get("type") != "system"]
+        for arrival in arrivals:
+            self.phones.remember(arrival.ref, arrival.phone)
+        items = [InboxItem(message_id, json.dumps({"from": ref, "message": message}, ensure_ascii=False), ref)
+                 for ref, message_id, message in raw]
         if self.inbox is not None and items:
             try:
                 await self.inbox.put(CHANNEL, items, int(time.time()))
@@ -687,10 +792,10 @@ class WhatsAppChannel:
         """Handle one stored message, whatever is wrong with it; then it may leave the inbox."""
         try:
             data = json.loads(item.payload)
-            wa_id, message = str(data["from"]), data["message"]
+            ref, message = str(data["from"]), data["message"]
             inbound = to_inbound(message)
             if inbound is not None:
-                await self.handle(wa_id, item.update_id, inbound)
+                await self.handle(ref, item.update_id, inbound, phone=_phone(message.get("from")))
         except Exception:  # noqa: BLE001 - one bad message must not cost the others their answers
             log.exception("a WhatsApp message could not be handled; skipped")
         finally:
@@ -736,20 +841,65 @@ class WhatsAppChannel:
                 found.append(status)
         return found
 
-    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(wa_id, message id, message)`` for each user message in a notification."""
-        found = []
+    def ref_for(self, phone: str | None, bsuid: str | None) -> str | None:
+        """The id a sender is known by: the business-scoped id, else the number (an admin's is
+        always the number: ``WHATSAPP_ADMIN_NUMBERS`` names them)."""
+        if phone and phone in self.admin_numbers:
+            return phone
+        return bsuid or phone
+
+    def arrivals(self, data: dict[str, Any]) -> list[Arrival]:
+        """Each user message in a notification, with its sender's ids (a message naming no sender is dropped)."""
+        found, nameless = [], 0
         for value in self._values(data):
+            contacts = value.get("contacts") or []
             for message in value.get("messages") or []:
-                if not isinstance(message, dict):
+                if not isinstance(message, dict) or not message.get("id"):
                     continue
-                wa_id, message_id = message.get("from"), message.get("id")
-                if wa_id and message_id:
-                    found.append((str(wa_id), str(message_id), message))
+                phone, bsuid = sender_ids(message, contacts if isinstance(contacts, list) else [])
+                ref = self.ref_for(phone, bsuid)
+                if ref is None:
+                    nameless += 1
+                    continue
+                found.append(Arrival(ref, str(message["id"]), message, phone, bsuid))
+        if nameless:
+            log.warning("%d WhatsApp message(s) without a sender id skipped", nameless)
         return found
 
+    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(sender id, message id, message)`` for each user message in a notification."""
+        return [(a.ref, a.message_id, a.message) for a in self.arrivals(data)]
+
+    async def follow_changes(self, arrivals: Sequence[Arrival]) -> None:
+        """Move users whose id changed to their new id, before their messages are stored.
+
+        A user known by their number who now arrives with a business-scoped id is moved to it
+        (checked once per id and process); a ``system`` message saying the number or the
+        business-scoped id changed moves the user to the new one.
+        """
+        if self.identities is None:
+            return
+        for arrival in arrivals:
+            message = arrival.message
+            if message.get("type") == "system":
+                system = message.get("system") or {}
+                kind = system.get("type") if isinstance(system, dict) else None
+                if kind in _NUMBER_CHANGED or kind == _ID_CHANGED:
+                    phone = _phone(system.get("wa_id") or system.get("new_wa_id")) if kind in _NUMBER_CHANGED else arrival.phone
+                    new = self.ref_for(phone, _bsuid(system.get("user_id") or system.get("new_user_id")))
+                    if new and new != arrival.ref:
+                        moved = await self.identities.move(CHANNEL, arrival.ref, new)
+                        log.info("a WhatsApp user's id changed (%s): %s", kind, moved)
+                continue
+            if arrival.ref == arrival.bsuid and arrival.phone and arrival.bsuid not in self._upgraded:
+                if not await self.identities.known(CHANNEL, arrival.bsuid) and await self.identities.known(CHANNEL, arrival.phone):
+                    await self.identities.move(CHANNEL, arrival.phone, arrival.bsuid)
+                self._upgraded[arrival.bsuid] = None
+                while len(self._upgraded) > PHONES_KEPT:
+                    self._upgraded.popitem(last=False)
+
     def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
-        """``(wa_id, message id, inbound)`` for each user message in a notification."""
+        """``(sender id, message id, inbound)`` for each user message in a notification."""
         found = []
         for wa_id, message_id, message in self.raw_messages(data):
             try:
@@ -761,15 +911,17 @@ class WhatsAppChannel:
                 found.append((wa_id, message_id, inbound))
         return found
 
-    async def handle(self, wa_id: str, message_id: str, inbound: Inbound) -> None:
-        """One user message: to the dispatcher, then the replies back."""
+    async def handle(self, wa_id: str, message_id: str, inbound: Inbound, *, phone: str | None = None) -> None:
+        """One user message from ``wa_id`` (the sender's id; ``phone`` the number it came from, if
+        WhatsApp gave it): to the dispatcher, then the replies back."""
         key = UserKey(CHANNEL, wa_id)
         tapped = payloads.decode(inbound.data) if inbound.kind is InKind.CHOICE else None
         if isinstance(tapped, payloads.MorePage):
             await self.more(wa_id, tapped)
             return
-        if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID:
-            inbound = Inbound.contact("+" + wa_id)  # the number comes from WhatsApp, not from the tap
+        phone = phone or _phone(wa_id)
+        if inbound.kind is InKind.CHOICE and inbound.data == OWN_NUMBER_ID and phone:
+            inbound = Inbound.contact("+" + phone)  # the number comes from WhatsApp, not from the tap
         if inbound.kind is InKind.TEXT and _JOIN.fullmatch(inbound.text.strip()):
             # A staff invite's wa.me link prefills "join_<code>": the same as Telegram's /start join_<code>.
             inbound = Inbound(InKind.COMMAND, text=inbound.text.strip(), data="start")
@@ -783,6 +935,8 @@ class WhatsAppChannel:
             log.exception("could not handle a WhatsApp message; the user was asked to try again")
             await self._send(wa_id, [text_message(Renderer(self.hub.texts, None)._(TRY_AGAIN))])
             return
+        if reply is not None and any(e.kind == "delete_my_data" for e in reply.events):
+            self.phones.forget(wa_id)  # erased: not even the memory of their number stays
         if reply is not None and not reply.queued:  # None: a message delivered again; queued: on its way
             await self.render(wa_id, reply)
 
@@ -793,7 +947,7 @@ class WhatsAppChannel:
         for output in reply.outputs:
             if isinstance(output, Say):
                 self.lists.remember(wa_id, output, reply.lang)
-                messages += renderer.messages(output, wa_id=wa_id)
+                messages += renderer.messages(output, wa_id=self.phones.of(wa_id))
             elif isinstance(output, Toast):
                 messages.append(text_message(to_whatsapp(output.text)))
             elif isinstance(output, Photo) and output.data:  # a named picture is drawn only on the outbox road
