@@ -892,8 +892,7 @@ class WhatsAppChannel:
                         log.info("a WhatsApp user's id changed (%s): %s", kind, moved)
                 continue
             if arrival.ref == arrival.bsuid and arrival.phone and arrival.bsuid not in self._upgraded:
-                if not await self.identities.known(CHANNEL, arrival.bsuid) and await self.identities.known(CHANNEL, arrival.phone):
-                    await self.identities.move(CHANNEL, arrival.phone, arrival.bsuid)
+                await self.identities.move(CHANNEL, arrival.phone, arrival.bsuid)  # "nothing" unless known by number
                 self._upgraded[arrival.bsuid] = None
                 while len(self._upgraded) > PHONES_KEPT:
                     self._upgraded.popitem(last=False)

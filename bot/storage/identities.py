@@ -37,13 +37,6 @@ class SqliteIdentities:
     def __init__(self, db: Database):
         self.db = db
 
-    async def known(self, channel: str, ref: str) -> bool:
-        """Whether ``ref`` is a user or a staff chat on ``channel``."""
-        row = await self.db.fetchone(
-            "SELECT 1 FROM users WHERE channel = ? AND user_ref = ? UNION ALL "
-            "SELECT 1 FROM startup_staff WHERE channel = ? AND chat_ref = ? LIMIT 1", (channel, ref, channel, ref))
-        return row is not None
-
     async def move(self, channel: str, old: str, new: str) -> Moved:
         """Give everything of ``old`` to ``new`` (see the module's rules); what happened."""
         if old == new:
