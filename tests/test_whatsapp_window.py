@@ -10,6 +10,7 @@ admins are shown.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from bot.channels.whatsapp import GraphClient, GraphError, WhatsAppSender
 from bot.core.messages import Choice, Inbound, Say, UserKey
 from bot.core.segments import Segment
 from bot.services.broadcast import Plan
+from bot.services import window
 from bot.services.dispatch import Who
 from bot.storage.db import Database
 from bot.storage.outbox import Outgoing
@@ -279,6 +281,27 @@ async def test_failed_statuses_block_a_user_who_cannot_be_reached_or_send_the_te
     [template] = api.new_messages(closed)
     assert (template.template_name, template.template_params) == ("lead_update", ["Asha Devi"])
     assert (await wa.user(closed))["blocked_at"] is None
+
+
+async def test_a_status_that_overtakes_its_message_id_still_counts(wa: Harness, monkeypatch):
+    """WhatsApp reported "delivered" before the sender had stored the id its send returned."""
+    monkeypatch.setattr(window, "STATUS_GRACE", 0.2)
+    api = wa.api
+    me = "919800000703"
+    user_id = await owner(wa, me, lang="en", name="Asha Devi")
+    row_id = await enqueue(wa, me, "lead_notice", Say("✅ Your lead was accepted."), user_id)
+    await worker(wa).drain()
+    [sent] = api.new_messages(me)
+    real_ref = (await row_of(wa, row_id))["message_ref"]
+    await wa.app.db.execute("UPDATE outbox SET message_ref = NULL WHERE id = ?", (row_id,))  # as just before the store
+    assert await api.send_status(sent, "delivered") == 200
+    assert (await row_of(wa, row_id))["delivery"] is None  # not yet: no row has that id
+    await wa.app.db.execute("UPDATE outbox SET message_ref = ? WHERE id = ?", (real_ref, row_id))  # the sender stores it
+    for _ in range(50):
+        if (await row_of(wa, row_id))["delivery"] == "delivered":
+            break
+        await asyncio.sleep(0.05)
+    assert (await row_of(wa, row_id))["delivery"] == "delivered"
 
 
 async def test_statuses_for_unknown_messages_are_ignored_silently(wa: Harness, caplog):

@@ -135,7 +135,7 @@ class SqliteWindows:
 
     async def status(self, channel: str, message_ref: str, status: str, at: int, code: int | None = None,
                      title: str = "") -> str:
-        """Apply one status webhook entry; returns what it did (``ignored`` for an unknown message id).
+        """Apply one status webhook entry; returns what it did (``unknown`` for a message id no row has).
 
         delivered/read move the row forward only. failed: 131047 → the chat's window is closed and
         the row queued again (it goes as a template, or waits); 131026 → the user cannot be reached,
@@ -148,7 +148,9 @@ class SqliteWindows:
                 "WHERE message_ref = ? AND channel = ? AND kind != 'reply' ORDER BY id DESC LIMIT 1",
                 (message_ref, channel),
             ).fetchone()
-            if row is None or row["status"] not in ("sent", HELD):
+            if row is None:
+                return "unknown"
+            if row["status"] not in ("sent", HELD):
                 return "ignored"
             if status in _RANKS:
                 if _RANKS[status] <= row["rank"]:
