@@ -494,3 +494,27 @@ async def test_the_certificate_reaches_a_whatsapp_owner_as_an_uploaded_image(wa:
     mime, data = wa.api.media[image.body["image"]["id"]]
     assert mime == "image/png" and data.startswith(b"\x89PNG")
     assert wa.api.refusals == []
+
+
+def test_a_startups_leads_page_pages_on_whatsapp_and_more_finds_it(catalogs):
+    """/leads shows five leads, ◀ ▶ and six filters: 13 rows, more than a WhatsApp list holds."""
+    from bot.channels.whatsapp import LongLists, digest
+    from bot.core import payloads
+
+    leads = [Choice(payloads.LeadAction(n, "view").encode(), f"#{n} Lead {n}") for n in range(41, 46)]
+    paging = [Choice(payloads.LeadPage("all", 0).encode(), "◀"), Choice(payloads.LeadPage("all", 2).encode(), "▶")]
+    filters = [Choice(payloads.LeadPage(name, 0).encode(), name.title()) for name in
+               ("offered", "accepted", "contacted", "listed", "first_order", "lost")]
+    page = Say("<b>Leads</b>", tuple(leads + paging + filters))
+    lists, renderer = LongLists(), Renderer(catalogs, "en")
+    lists.remember("IN.1648738043044942", page, "en")
+    first = renderer.messages(page)[-1]["interactive"]["action"]["sections"][0]["rows"]
+    assert len(first) == 10 and first[-1]["title"] == "More…"
+    found = lists.find("IN.1648738043044942", digest(page.choices))
+    assert found is not None, "More… on a /leads page must find the page"
+    rest = renderer.messages(found[0], page=1)[-1]["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["title"] for r in rest] == ["Contacted", "Listed", "First_Order", "Lost"]  # rows 10-13
+    # the owner conversation's own long lists are the conversation's to find, not kept here
+    states = Say("State?", tuple(Choice(payloads.Step(3, f"s{n}").encode(), f"State {n}") for n in range(36)))
+    lists.remember("IN.1648738043044942", states, "en")
+    assert lists.find("IN.1648738043044942", digest(states.choices)) is None

@@ -124,6 +124,7 @@ _BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
 # The system messages that say a user's identifier changed (the second is the older name).
 _NUMBER_CHANGED = {"user_changed_number", "customer_changed_number"}
 _ID_CHANGED = "user_changed_user_id"
+_OWNER_PAYLOADS = (payloads.Step, payloads.Module)  # the owner conversation's own buttons
 PHONES_KEPT = 5000  # users whose number is kept in memory for the "share my number" button
 
 
@@ -391,12 +392,13 @@ class Renderer:
 
 
 class LongLists:
-    """The last long wizard screens (more than 10 choices) sent to each user, by digest, in memory.
+    """The last long lists (more than 10 choices) of other roles sent to each user, by digest, in memory.
 
-    "More…" finds the owner conversation's question by itself; a long list of the admins'
-    /broadcast wizard (the 36 states) is found here. A row tapped on an old screen is the wizard's
-    to refuse (its buttons carry the screen's number). Bounded; after a restart such a tap is
-    answered as a button from an earlier message, and the admin sends the screen's command again.
+    "More…" finds the owner conversation's question by itself; a long list of another role is
+    found here: the admins' /broadcast wizard (the 36 states), a startup's ``/leads`` page (five
+    leads, paging and six filters). A row tapped on an old screen is that role's to refuse (its
+    buttons say which screen or page they belong to). Bounded; after a restart such a tap is
+    answered as a button from an earlier message, and the user sends the screen's command again.
     """
 
     def __init__(self, users: int = LONG_LISTS_USERS, each: int = LONG_LISTS_EACH):
@@ -404,9 +406,9 @@ class LongLists:
         self._lists: OrderedDict[str, OrderedDict[str, tuple[Say, str | None]]] = OrderedDict()
 
     def remember(self, wa_id: str, say: Say, lang: str | None) -> None:
-        """Keep ``say`` if it is a wizard screen shown as a paged list (the owner conversation's are
-        found by the conversation, which also knows when they were answered)."""
-        if len(say.choices) <= LIST_ROWS_MAX or not all(isinstance(payloads.decode(c.id), payloads.Wizard) for c in say.choices):
+        """Keep ``say`` if it is another role's screen shown as a paged list (the owner conversation's
+        questions and module menu are found by the conversation, which also knows when they were answered)."""
+        if len(say.choices) <= LIST_ROWS_MAX or all(isinstance(payloads.decode(c.id), _OWNER_PAYLOADS) for c in say.choices):
             return
         mine = self._lists.pop(wa_id, None) or OrderedDict()
         key = digest(say.choices)
@@ -960,12 +962,12 @@ class WhatsAppChannel:
         Read-only: nothing changes and nothing is kept between pages.
         """
         page, want = tapped.page, tapped.digest  # the codec refused "²" or a 20-digit page
-        outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
-        question = next((o for o in outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
-        if question is None:  # not the owner conversation's question: a long list of another role (an admin's screen)
-            found = self.lists.find(wa_id, want)
-            if found is not None:
-                question, lang = found
+        found = self.lists.find(wa_id, want)  # a long list of another role (an admin's screen, a /leads page)
+        if found is not None:
+            question, lang = found
+        else:  # the owner conversation's question, if it still is
+            outputs, lang = await self.hub.conversations.current_question(UserKey(CHANNEL, wa_id))
+            question = next((o for o in outputs if isinstance(o, Say) and o.choices and digest(o.choices) == want), None)
         renderer = Renderer(self.hub.texts, lang)
         messages = renderer.messages(question, page=int(page)) if question is not None else []
         await self._send(wa_id, messages or [text_message(renderer._(EARLIER))])
