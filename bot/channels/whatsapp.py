@@ -45,7 +45,8 @@ to a business-scoped id go as ``recipient``, to a number as ``to``. The number a
 from is kept in memory only (``Phones``), for the "share my number" button.
 
 Statuses: the ``statuses`` of a webhook (sent, delivered, read, failed with ``errors``) are
-reported to ``windows`` by message id (wamid), each on its own; unknown ids are ignored.
+reported to ``windows`` by message id (wamid), each on its own; an unknown id is tried once more
+a few seconds later (a status can overtake the sender storing the id), then ignored.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ _NUMBER_CHANGED = {"user_changed_number", "customer_changed_number"}
 _ID_CHANGED = "user_changed_user_id"
 _OWNER_PAYLOADS = (payloads.Step, payloads.Module)  # the owner conversation's own buttons
 PHONES_KEPT = 5000  # users whose number is kept in memory for the "share my number" button
+IDS_CHECKED = 5000  # business-scoped ids remembered as already checked for an older number key
 
 
 class Arrival(NamedTuple):
@@ -868,10 +870,6 @@ class WhatsAppChannel:
             log.warning("%d WhatsApp message(s) without a sender id skipped", nameless)
         return found
 
-    def raw_messages(self, data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(sender id, message id, message)`` for each user message in a notification."""
-        return [(a.ref, a.message_id, a.message) for a in self.arrivals(data)]
-
     async def follow_changes(self, arrivals: Sequence[Arrival]) -> None:
         """Move users whose id changed to their new id, before their messages are stored.
 
@@ -896,21 +894,8 @@ class WhatsAppChannel:
             if arrival.ref == arrival.bsuid and arrival.phone and arrival.bsuid not in self._upgraded:
                 await self.identities.move(CHANNEL, arrival.phone, arrival.bsuid)  # "nothing" unless known by number
                 self._upgraded[arrival.bsuid] = None
-                while len(self._upgraded) > PHONES_KEPT:
+                while len(self._upgraded) > IDS_CHECKED:
                     self._upgraded.popitem(last=False)
-
-    def messages(self, data: dict[str, Any]) -> list[tuple[str, str, Inbound]]:
-        """``(sender id, message id, inbound)`` for each user message in a notification."""
-        found = []
-        for wa_id, message_id, message in self.raw_messages(data):
-            try:
-                inbound = to_inbound(message)
-            except Exception:  # noqa: BLE001
-                log.warning("a WhatsApp message of an unknown shape was skipped")
-                continue
-            if inbound is not None:
-                found.append((wa_id, message_id, inbound))
-        return found
 
     async def handle(self, wa_id: str, message_id: str, inbound: Inbound, *, phone: str | None = None) -> None:
         """One user message from ``wa_id`` (the sender's id; ``phone`` the number it came from, if
