@@ -320,6 +320,9 @@ class BotProcess:
                 receivers.append(await self._telegram())
             if settings.whatsapp_token:
                 receivers.append(self._whatsapp())
+            if app.broadcasts is not None and not settings.telegram_token:
+                # A WhatsApp-only run reaches nobody on Telegram: the preview must not count them, nor queue them.
+                app.broadcasts.channels = tuple(c for c in app.broadcasts.channels if c != "telegram")
             runtime.start(background=self.background)
             self._closers.append(runtime.stop)
             for receive in receivers:

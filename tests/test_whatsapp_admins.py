@@ -121,6 +121,7 @@ async def test_an_admin_on_whatsapp_broadcasts_an_announcement_to_a_segment_and_
     assert when.text.startswith("*When should it go out?*")
     summary, channels, english, hindi = await tap(w, ADMIN, when, "Now")
     assert summary.text.startswith("*Preview*") and "WhatsApp 2" in channels.text
+    assert "Telegram" not in channels.text, channels.text  # this run reaches nobody on Telegram
     assert english.text.startswith("*— English —*") and "Free export webinar" in english.text
     assert hindi.kind == "list" and len(hindi.options) == 4  # four buttons: a list
     [done] = await tap(w, ADMIN, hindi, "✅ Confirm")
