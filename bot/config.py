@@ -46,7 +46,7 @@ class Settings:
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     log_level: str = "INFO"
     broadcast_rate: float = 25.0
-    whatsapp_rate: float = 20.0  # messages a second on WhatsApp (its own pace and its own pauses)
+    whatsapp_rate: float = 80.0  # messages a second on WhatsApp: Cloud API throughput per business number
     lead_sla_hours: float = 48.0
     bot_username: str = "ExportSaathiBot"
     webhook_url: str = ""
@@ -147,7 +147,7 @@ class Settings:
             admin_ids=frozenset(admin_ids),
             log_level=level,
             broadcast_rate=_positive(get("BROADCAST_RATE"), "BROADCAST_RATE", 25.0),
-            whatsapp_rate=_positive(get("WHATSAPP_RATE"), "WHATSAPP_RATE", 20.0),
+            whatsapp_rate=_positive(get("WHATSAPP_RATE"), "WHATSAPP_RATE", 80.0),
             lead_sla_hours=_positive(get("LEAD_SLA_HOURS"), "LEAD_SLA_HOURS", 48.0),
             db_busy_timeout=_positive(get("DB_BUSY_TIMEOUT"), "DB_BUSY_TIMEOUT", 5.0),
             bot_username=get("BOT_USERNAME") or cls.bot_username,
