@@ -47,7 +47,8 @@ message Meta sends when a user moved to a new number (and, with ``new_bsuid``, a
 
 Statuses: ``send_status(sent, "delivered")`` (or "read", or "failed" with ``code``) POSTs a
 ``statuses`` notification for a message the bot sent, as Meta does; ``post_statuses`` several
-at once. ``tap_template(wa_id, sent)`` taps a template's quick-reply button (a ``button``
+at once. ``before_answer(sent)``, when set, runs after a send is accepted and before the bot gets
+its answer (a status that overtakes its message id). ``tap_template(wa_id, sent)`` taps a template's quick-reply button (a ``button``
 message carrying its payload).
 """
 
@@ -59,7 +60,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -194,6 +195,7 @@ class WhatsAppStandin:
     last_inbound: dict[str, float] = field(default_factory=dict)  # wa_id -> when their last message was delivered
     status_posts: list[int] = field(default_factory=list)  # HTTP statuses the webhook answered to status notifications
     bsuids: dict[str, str] = field(default_factory=dict)  # number -> business-scoped user id
+    before_answer: Callable[[Sent], Awaitable[None]] | None = None  # runs after a send is accepted, before it is answered
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -264,6 +266,8 @@ class WhatsAppStandin:
             return self._error(fault.status, fault.code, fault.message, fault.message, headers)
         message = Sent(f"wamid.out.{next(self._ids)}", to, body, rendered)
         self.sent.append(message)
+        if self.before_answer is not None:  # e.g. a status that overtakes the send's own answer
+            await self.before_answer(message)
         return web.json_response({
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to} if to.isdigit() else {"input": to, "user_id": to}],

@@ -143,6 +143,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._done: list[tuple[int, str | None]] = []
+        self._refs: list[tuple[str, str]] = []  # (channel, message id) of the rows in _done with status webhooks (WhatsApp)
         self._templated: list[tuple[int, str]] = []  # sent rows that went as a template: (row id, template name)
         self._flush_lock = asyncio.Lock()
         self._last_flush = 0.0
@@ -195,14 +196,17 @@ class DeliveryWorker:
             if not self._done:
                 return
             done, self._done = self._done, []
+            refs, self._refs = self._refs, []
             try:
-                await self.outbox.sent_many(done, int(self.clock.now()))
+                early = await self.outbox.sent_many(done, int(self.clock.now()), refs)
             except BaseException:  # kept for the next flush: these were sent, they must not end up in doubt
-                self._done = done + self._done
+                self._done, self._refs = done + self._done, refs + self._refs
                 raise
             templated, self._templated = self._templated, []
             if templated and self.windows is not None:
                 await self.windows.templated(templated)
+            if early and self.windows is not None:  # statuses that overtook their messages, applied now
+                self.windows.after_statuses(early)
 
     async def _settle(self) -> None:
         """Wait for every request in flight, then commit their outcomes."""
@@ -340,6 +344,8 @@ class DeliveryWorker:
                 self.stats.failed += 1
                 return
             self._done.append((row.id, ref))
+            if ref and self.windows is not None and self.windows.applies(row):
+                self._refs.append((row.channel, ref))
         finally:
             self._slots.release()
         self.stats.sent += 1
@@ -376,7 +382,8 @@ class DeliveryWorker:
             return _HELD
         self.stats.templates += 1
         if plan.opens:  # the full message follows when the user taps the template's button (or writes)
-            await windows.hold(row.id, f"template_sent:{plan.name}", message_ref=ref, template=plan.name)
+            await windows.hold(row.id, f"template_sent:{plan.name}", message_ref=ref, template=plan.name,
+                               channel=row.channel)
             self.stats.held += 1
             return _HELD
         self._templated.append((row.id, plan.name))

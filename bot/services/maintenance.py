@@ -24,6 +24,7 @@ class MaintenanceReport:
 
     seen_pruned: int = 0
     held_expired: int = 0
+    early_pruned: int = 0
     outbox_pruned: int = 0
     events_pruned: int = 0
     answers_pruned: int = 0
@@ -46,6 +47,7 @@ class MaintenanceReport:
         out = [
             f"pruned {self.seen_pruned:,} handled update id(s) past their window (Telegram 1 day, WhatsApp 7 days)",
             f"gave up {self.held_expired:,} WhatsApp message(s) held over {HELD_DAYS} days for a user who did not write",
+            f"dropped {self.early_pruned:,} WhatsApp status(es) older than {HELD_DAYS} days for a message no record has",
             f"pruned {self.outbox_pruned:,} delivery record(s) older than {OUTBOX_DAYS} days",
             f"pruned {self.events_pruned:,} logged event(s) older than {EVENT_DAYS} days (consents and erasures stay)",
             f"pruned {self.answers_pruned:,} single quiz answer(s) older than {ANSWER_DAYS} days (scores and passes stay)",
@@ -75,6 +77,7 @@ class MaintenanceService:
         report = MaintenanceReport(bytes_before=self.storage.file_bytes())
         report.seen_pruned = await self.storage.prune_seen(now)
         report.held_expired = await self.storage.expire_held(now)
+        report.early_pruned = await self.storage.prune_early_statuses(now)
         report.outbox_pruned = await self.storage.prune_outbox(now)
         report.events_pruned = await self.storage.prune_events(now)
         report.answers_pruned = await self.storage.prune_answers(now)

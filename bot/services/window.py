@@ -11,7 +11,6 @@ waits, with its reason, until the user writes again). The channel reports every 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +39,6 @@ REASONS = {
     "held_back": N_("WhatsApp held it back ({value})"),
 }
 CHANNELS = ("whatsapp",)
-STATUS_GRACE = 3.0
 """Seconds after which a status for a message id no row has is tried once more (it may have
 overtaken the sender storing that id)."""
 
@@ -78,7 +76,6 @@ class ChatWindows:
         self.clock = clock or SystemClock()
         self.channels = tuple(channels)
         self.wake: Callable[[], None] | None = None  # the delivery worker's, once it runs
-        self._late_tasks: set[asyncio.Task] = set()  # statuses that came before their message id was stored
 
     def applies(self, row: OutboxRow) -> bool:
         """Whether ``row`` goes on a channel with a window (a turn's replies answer the user: always inside)."""
@@ -119,8 +116,10 @@ class ChatWindows:
         }
 
     # ---- what the worker tells it ------------------------------------------------------------
-    async def hold(self, row_id: int, reason: str, *, message_ref: str | None = None, template: str | None = None) -> None:
-        await self.repo.hold(row_id, reason, message_ref=message_ref, template=template)
+    async def hold(self, row_id: int, reason: str, *, message_ref: str | None = None, template: str | None = None,
+                   channel: str | None = None) -> None:
+        """The row waits; with ``message_ref`` (an "open" template went out on ``channel``) its early statuses apply."""
+        await self.repo.hold(row_id, reason, message_ref=message_ref, template=template, channel=channel)
 
     async def mark_closed(self, row: OutboxRow) -> None:
         await self.repo.closed(row.channel, row.chat_ref, int(self.clock.now()))
@@ -140,40 +139,32 @@ class ChatWindows:
         """Messages queued for the chat (the ones an "open" template's tap released, say)."""
         return await self.repo.waiting(channel, chat_ref)
 
-    async def statuses(self, channel: str, entries: Sequence[DeliveryStatus], *, late: bool = False) -> dict[str, int]:
+    async def statuses(self, channel: str, entries: Sequence[DeliveryStatus]) -> dict[str, int]:
         """Apply status webhook entries, each on its own: one that fails is logged, the others still count.
 
-        A status can overtake its message: WhatsApp may report it before the sender has stored the
-        message id the send returned. Entries for an id no row has are tried once more after
-        ``STATUS_GRACE`` seconds (in the background); still unknown then, they are someone else's.
+        A status can overtake its message: WhatsApp may report it before the delivery worker has
+        stored the message id the send returned. Such an entry is kept in the database
+        (``early``) and applied in the transaction that stores the id, so a restart loses none.
         """
         done: dict[str, int] = {}
-        unknown: list[DeliveryStatus] = []
+        now = int(self.clock.now())
         for entry in entries:
             try:
-                outcome = await self.repo.status(channel, entry.message_ref, entry.status, entry.at, entry.code, entry.title)
+                outcome = await self.repo.status(channel, entry.message_ref, entry.status, entry.at, entry.code, entry.title,
+                                                 now=now)
             except Exception:  # noqa: BLE001 - one bad entry must not cost the others
                 log.exception("a WhatsApp status could not be stored; skipped")
                 outcome = "error"
             done[outcome] = done.get(outcome, 0) + 1
-            if outcome == "unknown":
-                unknown.append(entry)
-            if outcome == "blocked":
-                log.info("a WhatsApp user cannot be reached (131026); marked as blocked")
-        if done.get("retry") and self.wake is not None:
-            self.wake()
-        if unknown and not late:
-            task = asyncio.create_task(self._late(channel, unknown), name="late-statuses")
-            self._late_tasks.add(task)
-            task.add_done_callback(self._late_tasks.discard)
+        self.after_statuses(done)
         return done
 
-    async def _late(self, channel: str, entries: list[DeliveryStatus]) -> None:
-        await asyncio.sleep(STATUS_GRACE)
-        try:
-            await self.statuses(channel, entries, late=True)
-        except Exception:  # noqa: BLE001 - statuses only inform
-            log.exception("late WhatsApp statuses could not be applied")
+    def after_statuses(self, done: dict[str, int]) -> None:
+        """Log what statuses did and wake the worker for rows they queued again."""
+        if done.get("blocked"):
+            log.info("%s WhatsApp user(s) cannot be reached (131026); marked as blocked", done["blocked"])
+        if done.get("retry") and self.wake is not None:
+            self.wake()
 
     # ---- for admins --------------------------------------------------------------------------
     async def waiting_text(self, lang: str) -> str:

@@ -78,6 +78,11 @@ class SqliteMaintenance:
             "UPDATE outbox SET status = 'cancelled', error = ? WHERE status = 'held' AND created_at < ?",
             (f"expired: the user did not write within {days} days", now - days * 24 * 3600)).rowcount)
 
+    async def prune_early_statuses(self, now: int, days: int = HELD_DAYS) -> int:
+        """Forget statuses that waited ``days`` for a message id no outbox row ever had; how many."""
+        return await self.db.run_transaction(lambda conn: conn.execute(
+            "DELETE FROM early_statuses WHERE received_at < ?", (now - days * 24 * 3600,)).rowcount)
+
     async def prune_outbox(self, now: int, days: int = OUTBOX_DAYS, batch: int = BATCH) -> int:
         """Delete finished outbox rows older than ``days``; how many."""
         cutoff = now - days * 24 * 3600

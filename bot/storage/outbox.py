@@ -24,6 +24,7 @@ from typing import Any
 
 from ..core.messages import Choice, Outbound, Photo, Picked, Say, Tapped, Toast
 from .db import Database
+from .statuses import apply_early
 
 RETRY_LIMIT = 8
 REPLY = "reply"
@@ -321,14 +322,29 @@ class SqliteOutbox:
             marks = ", ".join("?" * len(ids))
             await self.db.execute(f"UPDATE outbox SET status = 'pending' WHERE status = 'claimed' AND id IN ({marks})", list(ids))
 
-    async def sent_many(self, results: Sequence[tuple[int, str | None]], now: int) -> None:
-        """Several rows the platform accepted, as ``(row id, message ref)``: one transaction."""
-        if results:
-            async with self.db.transaction() as conn:
-                await conn.executemany(
-                    "UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, error = NULL WHERE id = ?",
-                    [(now, ref, row_id) for row_id, ref in results],
-                )
+    async def sent_many(self, results: Sequence[tuple[int, str | None]], now: int,
+                        early: Sequence[tuple[str, str]] = ()) -> dict[str, int]:
+        """Several rows the platform accepted, as ``(row id, message ref)``: one transaction.
+
+        ``early``: ``(channel, message ref)`` of those on a channel with status webhooks; the
+        statuses that overtook them are applied in the same transaction (``statuses.apply_early``).
+        Returns what those did.
+        """
+        if not results:
+            return {}
+
+        def work(conn: sqlite3.Connection) -> dict[str, int]:
+            conn.executemany(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, message_ref = ?, error = NULL WHERE id = ?",
+                [(now, ref, row_id) for row_id, ref in results],
+            )
+            done: dict[str, int] = {}
+            for channel in sorted({c for c, _ in early}):
+                for outcome, n in apply_early(conn, channel, [r for c, r in early if c == channel]).items():
+                    done[outcome] = done.get(outcome, 0) + n
+            return done
+
+        return await self.db.run_transaction(work)
 
     async def claim(self, now: int, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` due rows, marked 'sending' before they are returned."""

@@ -3,7 +3,8 @@
 - ``inbound``: a chat wrote; its window opens and the messages held for it go back on the queue.
 - ``facts``: what the delivery worker needs to decide free-form or template, for a batch of rows.
 - ``hold`` / ``templated`` / ``closed``: the worker's outcomes outside the window.
-- ``status``: one status webhook entry (sent → delivered → read, never backwards; failed).
+- ``status``: one status webhook entry (sent → delivered → read, never backwards; failed);
+  one that overtook its message waits in ``early_statuses`` until ``apply_early``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,7 @@ from .broadcasts import segment_where
 from .db import Database
 from .outbox import ERASED_PAYLOAD
 
-HELD = "held"
-_RANK = "CASE COALESCE(delivery, 'sent') WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 ELSE 4 END"
-_RANKS = {"sent": 1, "delivered": 2, "read": 3}
-WINDOW_CLOSED = 131047
-UNDELIVERABLE = 131026
-HELD_BACK = 131049  # WhatsApp chose not to deliver (engagement limits): it goes when the user writes
-
+from .statuses import HELD, apply_early, apply_status, remember_early
 
 @dataclass(frozen=True)
 class RowFacts:
@@ -100,13 +95,21 @@ class SqliteWindows:
                                      (channel, chat_ref))
         return (None, None) if row is None else (row[0], row[1])
 
-    async def hold(self, row_id: int, reason: str, *, message_ref: str | None = None, template: str | None = None) -> None:
-        """The row waits for the user to write (``reason`` says why); a template sent meanwhile is kept."""
-        await self.db.execute(
-            "UPDATE outbox SET status = 'held', error = ?, message_ref = COALESCE(?, message_ref), "
-            "template = COALESCE(?, template) WHERE id = ? AND status IN ('sending', 'claimed', 'pending')",
-            (reason[:300], message_ref, template, row_id),
-        )
+    async def hold(self, row_id: int, reason: str, *, message_ref: str | None = None, template: str | None = None,
+                   channel: str | None = None) -> None:
+        """The row waits for the user to write (``reason`` says why); a template sent meanwhile is kept,
+        with the statuses that came before its message id (``channel``'s)."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE outbox SET status = 'held', error = ?, message_ref = COALESCE(?, message_ref), "
+                "template = COALESCE(?, template) WHERE id = ? AND status IN ('sending', 'claimed', 'pending')",
+                (reason[:300], message_ref, template, row_id),
+            )
+            if message_ref and channel:
+                apply_early(conn, channel, [message_ref])
+
+        await self.db.run_transaction(work)
 
     async def templated(self, results: Sequence[tuple[int, str]]) -> None:
         """Rows that went out as the named template (their 'sent' mark is the worker's)."""
@@ -134,8 +137,11 @@ class SqliteWindows:
         return int(row[0]) if row else 0
 
     async def status(self, channel: str, message_ref: str, status: str, at: int, code: int | None = None,
-                     title: str = "") -> str:
-        """Apply one status webhook entry; returns what it did (``unknown`` for a message id no row has).
+                     title: str = "", now: int | None = None) -> str:
+        """Apply one status webhook entry; returns what it did.
+
+        A message id no row has yet is kept in ``early_statuses`` (``early``): the status overtook
+        its message, and ``apply_early`` applies it once the sender stores the id.
 
         delivered/read move the row forward only. failed: 131047 → the chat's window is closed and
         the row queued again (it goes as a template, or waits); 131026 → the user cannot be reached,
@@ -143,50 +149,11 @@ class SqliteWindows:
         """
 
         def work(conn: sqlite3.Connection) -> str:
-            row = conn.execute(
-                f"SELECT id, chat_ref, status, template, {_RANK} AS rank FROM outbox "
-                "WHERE message_ref = ? AND channel = ? AND kind != 'reply' ORDER BY id DESC LIMIT 1",
-                (message_ref, channel),
-            ).fetchone()
-            if row is None:
-                return "unknown"
-            if row["status"] not in ("sent", HELD):
-                return "ignored"
-            if status in _RANKS:
-                if _RANKS[status] <= row["rank"]:
-                    return "ignored"  # never backwards (statuses may arrive out of order)
-                conn.execute("UPDATE outbox SET delivery = ?, delivery_at = ? WHERE id = ?", (status, at, row["id"]))
-                return status
-            if status != "failed" or row["rank"] >= 2:  # a message delivered or read cannot fail any more
-                return "ignored"
-            why = f"WhatsApp {code}: {title}"[:300] if code else f"WhatsApp: {title or 'failed'}"[:300]
-            if code == WINDOW_CLOSED and row["template"] is None:
-                conn.execute(
-                    "INSERT INTO chat_inbound (channel, chat_ref, last_at, closed_at) VALUES (?, ?, 0, ?) "
-                    "ON CONFLICT (channel, chat_ref) DO UPDATE SET closed_at = excluded.closed_at",
-                    (channel, row["chat_ref"], at),
-                )
-                conn.execute("UPDATE outbox SET status = 'pending', not_before = ?, delivery = 'failed', delivery_at = ?, "
-                             "error = ?, message_ref = NULL WHERE id = ?", (at, at, why, row["id"]))
-                return "retry"
-            if code == UNDELIVERABLE:
-                conn.execute("UPDATE outbox SET status = 'blocked', delivery = 'failed', delivery_at = ?, error = ? WHERE id = ?",
-                             (at, why, row["id"]))
-                conn.execute(
-                    "UPDATE outbox SET status = 'blocked', error = 'blocked by the user' "
-                    "WHERE channel = ? AND chat_ref = ? AND status IN ('pending', 'claimed', 'held')",
-                    (channel, row["chat_ref"]),
-                )
-                conn.execute("UPDATE users SET blocked_at = ? WHERE channel = ? AND user_ref = ? AND blocked_at IS NULL",
-                             (at, channel, row["chat_ref"]))
-                return "blocked"
-            if code == HELD_BACK:
-                conn.execute("UPDATE outbox SET status = 'held', delivery = 'failed', delivery_at = ?, error = ? WHERE id = ?",
-                             (at, f"held_back:{code}", row["id"]))
-                return HELD
-            conn.execute("UPDATE outbox SET status = 'failed', delivery = 'failed', delivery_at = ?, error = ? WHERE id = ?",
-                         (at, why, row["id"]))
-            return "failed"
+            outcome = apply_status(conn, channel, message_ref, status, at, code, title)
+            if outcome != "unknown":
+                return outcome
+            remember_early(conn, channel, message_ref, status, at, code, title, now or at)
+            return "early"
 
         return await self.db.run_transaction(work)
 
