@@ -416,7 +416,7 @@ class Live:
     async def world(self) -> dict:
         """What a forged tap must never touch: every row of the lead, startup, invite and broadcast tables, and how
         many messages wait in the outbox (the delivery worker may be updating those rows meanwhile)."""
-        tables = [r[0] for r in await self.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = await self.db.tables()
         wanted = [t for t in tables if t.startswith(("lead", "startup", "invite", "broadcast"))]
         world: dict[str, Any] = {t: sorted(repr(tuple(r)) for r in await self.db.fetchall(f"SELECT * FROM {t}")) for t in wanted}
         world["outbox"] = (await self.db.fetchone("SELECT count(*) FROM outbox"))[0]

@@ -52,7 +52,7 @@ async def test_delete_my_data_leaves_no_row_with_the_name_or_phone(tmp_path):
         await _say(app, who, "/delete_my_data")
         done = await _say(app, who, "yes")
         assert "deleted" in done
-        tables = [r[0] for r in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = await app.db.tables()
         for table in tables:
             for row in await app.db.fetchall(f"SELECT * FROM {table}"):
                 flat = " ".join(str(v) for v in tuple(row))

@@ -137,7 +137,7 @@ async def test_after_erasure_no_phone_number_is_left_in_any_table(wa: Harness):
     await api.send_text(NUMBER, "yes")
     assert any("deleted" in m.text for m in api.new_messages(NUMBER))
     await wa.app.inbox.flush()
-    tables = [r[0] for r in await wa.app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    tables = await wa.app.db.tables()
     for table in tables:
         for row in await wa.app.db.fetchall(f"SELECT * FROM {table}"):  # noqa: S608
             flat = " ".join(str(v) for v in tuple(row))

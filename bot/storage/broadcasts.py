@@ -56,10 +56,10 @@ def segment_where(segment: Segment, channels: Sequence[str]) -> tuple[str, list[
         clauses.append("u.lang = ?")
         params.append(segment.lang)
     if segment.states:
-        clauses.append(f"json_extract(u.profile, '$.state') IN ({_marks(segment.states)})")
+        clauses.append(f"u.profile ->> 'state' IN ({_marks(segment.states)})")
         params += segment.states
     if segment.sectors:
-        clauses.append(f"json_extract(u.profile, '$.sector') IN ({_marks(segment.sectors)})")
+        clauses.append(f"u.profile ->> 'sector' IN ({_marks(segment.sectors)})")
         params += segment.sectors
     if segment.onboarded is not None:
         clauses.append("u.onboarded_at IS NOT NULL" if segment.onboarded else "u.onboarded_at IS NULL")
@@ -149,9 +149,9 @@ class SqliteBroadcasts:
             )
             broadcast_id = (await cur.fetchone())[0]
             cur = await conn.execute(
-                "INSERT OR IGNORE INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
+                "INSERT INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
                 "SELECT u.id, u.channel, u.user_ref, 'broadcast', CASE WHEN u.lang = 'en' THEN ? ELSE ? END, "
-                f"'bc:' || ? || ':' || u.id, ?, ?, ? FROM users u WHERE {where} ORDER BY u.id",
+                f"'bc:' || ? || ':' || u.id, ?, ?, ? FROM users u WHERE {where} ORDER BY u.id ON CONFLICT DO NOTHING",
                 [broadcast_ref("en"), broadcast_ref("hi"), broadcast_id, broadcast_id, max(send_at, now), now, *params],
             )
             recipients = cur.rowcount

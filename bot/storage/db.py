@@ -57,6 +57,31 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
         log.warning("rollback failed", exc_info=True)
 
 
+class _StringAgg:
+    """``string_agg(value, separator)`` for SQLite before 3.44: the non-NULL values joined."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.sep = ","
+
+    def step(self, value: Any, sep: str) -> None:
+        if value is not None:
+            self.parts.append(str(value))
+            self.sep = sep
+
+    def finalize(self) -> str | None:
+        return self.sep.join(self.parts) if self.parts else None
+
+
+async def open_database(settings: Any, *, migrate: bool = True) -> Any:
+    """The database the settings name: PostgreSQL for ``DATABASE_URL``, else the SQLite file."""
+    if getattr(settings, "database_url", ""):
+        from .pg import PgDatabase
+
+        return await PgDatabase.open(settings.database_url, migrate=migrate, busy_timeout=settings.db_busy_timeout)
+    return await Database.open(settings.database_path, migrate=migrate, busy_timeout=settings.db_busy_timeout)
+
+
 def create_private(path: str) -> None:
     """Create ``path`` readable and writable by its owner only (0600), if it does not exist yet.
 
@@ -91,6 +116,8 @@ def schema_version() -> int:
 class Database:
     """The application's SQLite database (the only module that opens a connection)."""
 
+    engine = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: str):
         self.conn = conn
         self.path = path
@@ -119,6 +146,8 @@ class Database:
             f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
         ):
             await conn.execute(pragma)
+        if sqlite3.sqlite_version_info < (3, 44):  # string_agg is SQL (and PostgreSQL's) name for GROUP_CONCAT
+            await conn._execute(conn._conn.create_aggregate, "string_agg", 2, _StringAgg)
         db = cls(conn, path)
         if migrate:
             await db.migrate()
@@ -214,6 +243,15 @@ class Database:
         """One statement in its own transaction."""
         async with self.transaction() as conn:
             await conn.execute(sql, tuple(params))
+
+    async def tables(self) -> list[str]:
+        """The application's tables, by name."""
+        rows = await self.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        return [r[0] for r in rows]
+
+    async def columns(self, table: str) -> list[str]:
+        """The column names of ``table``, in order."""
+        return [r[1] for r in await self.fetchall(f'PRAGMA table_info("{table}")')]
 
     async def checkpoint(self) -> tuple[int, int, int]:
         """Copy the write-ahead log into the database file and truncate the log to zero bytes.

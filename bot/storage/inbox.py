@@ -75,7 +75,7 @@ class SqliteInbox:
             if done:
                 conn.executemany("DELETE FROM inbox WHERE channel = ? AND update_id = ?", done)
             conn.executemany(
-                "INSERT OR IGNORE INTO inbox (channel, update_id, chat_ref, payload, received_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO inbox (channel, update_id, chat_ref, payload, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(channel, item.update_id, item.chat_ref, item.payload, now) for item in items],
             )
 

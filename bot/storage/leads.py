@@ -205,7 +205,7 @@ class SqliteLeads:
         """The startup whose referral code is ``code`` (any case), if there is one."""
         if not code:
             return None
-        cur = await conn.execute("SELECT * FROM startups WHERE referral_code = ? COLLATE NOCASE", (code,))
+        cur = await conn.execute("SELECT * FROM startups WHERE lower(referral_code) = lower(?)", (code,))
         row = await cur.fetchone()
         return _startup(row) if row else None
 
@@ -308,7 +308,7 @@ class SqliteLeads:
     async def link_staff(self, channel: str, chat_ref: str, startup_id: str, lang: str, now: int) -> None:
         """Link a chat directly (the terminal demo's staff chats)."""
         await self.db.execute(
-            "INSERT OR IGNORE INTO startup_staff (channel, chat_ref, startup_id, lang, linked_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO startup_staff (channel, chat_ref, startup_id, lang, linked_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (channel, chat_ref, startup_id, lang, now),
         )
 
@@ -320,7 +320,7 @@ class SqliteLeads:
             "JOIN startups s ON s.id = st.startup_id "
             "JOIN outbox o ON o.channel = st.channel AND o.chat_ref = st.chat_ref AND o.status = 'blocked' AND o.id > st.blocked_row "
             "AND o.kind IN ('lead_card', 'lead_notice') "
-            "GROUP BY st.channel, st.chat_ref"
+            "GROUP BY st.channel, st.chat_ref, st.startup_id, s.name"
         )
         return [dict(r) for r in await cur.fetchall()]
 
@@ -513,9 +513,10 @@ class SqliteLeads:
         marks = ", ".join("?" * len(required)) or "NULL"
         row = await self.db.fetchone(
             "SELECT COUNT(*) AS brought, "
-            " SUM(u.onboarded_at IS NOT NULL AND u.consent = 'given') AS onboarded, "
-            f" SUM((SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ?) AS ready "
-            "FROM users u WHERE u.referral_code = ? COLLATE NOCASE",
+            " COUNT(*) FILTER (WHERE u.onboarded_at IS NOT NULL AND u.consent = 'given') AS onboarded, "
+            f" COUNT(*) FILTER (WHERE (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 "
+            f"AND p.module_id IN ({marks})) = ?) AS ready "
+            "FROM users u WHERE lower(u.referral_code) = lower(?) AND u.referral_code IS NOT NULL",
             (*required, len(required), startup.referral_code),
         )
         leads = await self.db.fetchone("SELECT COUNT(*) FROM leads WHERE referral_startup_id = ?", (startup.id,))
@@ -546,7 +547,7 @@ class SqliteLeads:
             " (SELECT MIN(at) FROM lead_history h WHERE h.lead_id = l.id AND h.status = 'first_order') AS first_order_at, "
             " (SELECT MIN(at) FROM lead_history h WHERE h.lead_id = l.id AND h.status = 'lost') AS lost_at, "
             " (SELECT note FROM lead_history h WHERE h.lead_id = l.id AND h.status = 'lost' ORDER BY at LIMIT 1) AS lost_reason, "
-            " (SELECT GROUP_CONCAT(o.startup_id || ':' || o.outcome || COALESCE(':' || o.reason, ''), ' ') FROM lead_offers o "
+            " (SELECT string_agg(o.startup_id || ':' || o.outcome || COALESCE(':' || o.reason, ''), ' ') FROM lead_offers o "
             "   WHERE o.lead_id = l.id AND o.outcome IN ('declined', 'expired')) AS passed_on "
             "FROM leads l LEFT JOIN startups s ON s.id = l.startup_id LEFT JOIN users u ON u.id = l.user_id ORDER BY l.id"
         )

@@ -223,8 +223,8 @@ class SqliteOutbox:
     async def add(conn: Any, items: Sequence[Outgoing], now: int) -> int:
         """Insert ``items`` on an open transaction ``conn``; rows whose dedup key exists are skipped."""
         cur = await conn.executemany(
-            "INSERT OR IGNORE INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (user_id, channel, chat_ref, kind, payload, dedup_key, batch_id, not_before, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (i.user_id, i.channel, i.chat_ref, i.kind, dump_say(i.say), i.dedup_key, i.batch_id, max(i.not_before, now), now)
                 for i in items

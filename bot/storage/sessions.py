@@ -54,7 +54,7 @@ _INSERT_USER = (
 )
 _UPDATE_USER = (
     "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
-    "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? THEN COALESCE(onboarded_at, ?) END WHERE id = ?"
+    "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? = 1 THEN COALESCE(onboarded_at, ?) END WHERE id = ?"
 )
 _UPSERT_PROGRESS = (
     f"INSERT INTO progress (user_id, module_id, {', '.join(_PROGRESS_FIELDS)}, started_at, passed_at, updated_at) "
@@ -65,7 +65,7 @@ _UPSERT_PROGRESS = (
 )
 _INSERT_EVENT = "INSERT INTO events (user_id, kind, data, at) VALUES (?, ?, ?, ?)"
 _SEEN = object()  # what a turn's read returns for an update already handled
-_KNOWN_REFERRAL = "SELECT 1 FROM startups WHERE referral_code = ? COLLATE NOCASE"
+_KNOWN_REFERRAL = "SELECT 1 FROM startups WHERE lower(referral_code) = lower(?)"
 
 
 def _session(row: sqlite3.Row, progress: list[sqlite3.Row]) -> Session:
@@ -230,8 +230,8 @@ class SqliteSessionStore:
             conn.execute("UPDATE users SET referral_code = COALESCE(referral_code, ?) WHERE id = ?", (data["code"], user_id))
         elif kind == "quiz_answer":
             conn.execute(
-                "INSERT OR IGNORE INTO quiz_answers (user_id, module_id, attempt, question_id, option_id, correct, answered_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO quiz_answers (user_id, module_id, attempt, question_id, option_id, correct, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (user_id, data["module"], data["attempt"], data["question"], data["option"], int(data["correct"]), now),
             )
         if kind not in _UNLOGGED and kind != "delete_my_data":

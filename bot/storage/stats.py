@@ -23,8 +23,8 @@ _FIRST_ORDER = ("first_order",)
 
 # The column each filter compares.
 _USER_COLUMNS = {
-    "state": "json_extract(u.profile, '$.state')",
-    "sector": "json_extract(u.profile, '$.sector')",
+    "state": "u.profile ->> 'state'",
+    "sector": "u.profile ->> 'sector'",
     "lang": "u.lang",
 }
 
@@ -67,14 +67,14 @@ class SqliteStats:
         # One row per owner with a flag per stage, then each stage ORed with every later one.
         row = await self.db.fetchone(
             "SELECT COUNT(*), "
-            " COALESCE(SUM(cons OR onb OR core OR q OR asg OR ac OR li OR fo), 0), "
-            " COALESCE(SUM(onb OR core OR q OR asg OR ac OR li OR fo), 0), "
-            " COALESCE(SUM(core OR q OR asg OR ac OR li OR fo), 0), "
-            " COALESCE(SUM(q OR asg OR ac OR li OR fo), 0), "
-            " COALESCE(SUM(asg OR ac OR li OR fo), 0), "
-            " COALESCE(SUM(ac OR li OR fo), 0), "
-            " COALESCE(SUM(li OR fo), 0), "
-            " COALESCE(SUM(fo), 0) "
+            " COUNT(*) FILTER (WHERE cons OR onb OR core OR q OR asg OR ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE onb OR core OR q OR asg OR ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE core OR q OR asg OR ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE q OR asg OR ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE asg OR ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE ac OR li OR fo), "
+            " COUNT(*) FILTER (WHERE li OR fo), "
+            " COUNT(*) FILTER (WHERE fo) "
             "FROM ("
             " SELECT u.consent = 'given' AS cons, u.consent = 'given' AND u.onboarded_at IS NOT NULL AS onb, "
             f"  ? > 0 AND (SELECT COUNT(*) FROM progress p WHERE p.user_id = u.id AND p.passed = 1 AND p.module_id IN ({marks})) = ? AS core, "

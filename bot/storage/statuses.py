@@ -74,8 +74,8 @@ def remember_early(conn: sqlite3.Connection, channel: str, message_ref: str, sta
                    title: str, received_at: int) -> None:
     """Keep a status whose message id no row has yet, for ``apply_early``."""
     conn.execute(
-        "INSERT OR IGNORE INTO early_statuses (channel, message_ref, status, at, code, title, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)", (channel, message_ref, status, at, code, title or "", received_at),
+        "INSERT INTO early_statuses (channel, message_ref, status, at, code, title, received_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (channel, message_ref, status, at, code, title or "", received_at),
     )
 
 

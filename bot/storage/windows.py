@@ -55,7 +55,8 @@ class SqliteWindows:
         def work(conn: sqlite3.Connection) -> dict[str, int]:
             conn.executemany(
                 "INSERT INTO chat_inbound (channel, chat_ref, last_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (channel, chat_ref) DO UPDATE SET last_at = MAX(last_at, excluded.last_at), closed_at = NULL",
+                "ON CONFLICT (channel, chat_ref) DO UPDATE SET closed_at = NULL, last_at = CASE "
+                "WHEN excluded.last_at > chat_inbound.last_at THEN excluded.last_at ELSE chat_inbound.last_at END",
                 [(channel, ref, now) for ref in refs],
             )
             marks = _marks(refs)
@@ -81,8 +82,8 @@ class SqliteWindows:
         if not row_ids:
             return {}
         rows = await self.db.fetchall(
-            "SELECT o.id, w.last_at, w.closed_at, u.lang, json_extract(u.profile, '$.owner_name') AS owner_name, "
-            "json_extract(u.profile, '$.business_name') AS business_name FROM outbox o "
+            "SELECT o.id, w.last_at, w.closed_at, u.lang, u.profile ->> 'owner_name' AS owner_name, "
+            "u.profile ->> 'business_name' AS business_name FROM outbox o "
             "LEFT JOIN chat_inbound w ON w.channel = o.channel AND w.chat_ref = o.chat_ref "
             f"LEFT JOIN users u ON u.id = o.user_id WHERE o.id IN ({_marks(row_ids)})",
             list(row_ids),
@@ -167,7 +168,8 @@ class SqliteWindows:
     async def delivery_counts(self, batch_id: int) -> dict[str, int]:
         """A broadcast's WhatsApp rows that were delivered (or read) and read; empty when it has none."""
         row = await self.db.fetchone(
-            "SELECT COUNT(*), SUM(delivery IN ('delivered', 'read')), SUM(delivery = 'read'), SUM(template IS NOT NULL) "
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE delivery IN ('delivered', 'read')), COUNT(*) FILTER (WHERE delivery = 'read'), "
+            "COUNT(template) "
             "FROM outbox WHERE batch_id = ? AND kind = 'broadcast' AND channel = 'whatsapp'",
             (batch_id,),
         )
@@ -179,9 +181,9 @@ class SqliteWindows:
         """Owners ``segment`` reaches, per channel, and (key ``outside_window``) WhatsApp owners silent since before ``window_since``."""
         where, params = segment_where(segment, channels)
         rows = await self.db.fetchall(
-            "SELECT u.channel, COUNT(*), SUM(u.channel = 'whatsapp' AND NOT COALESCE(("
-            " SELECT w.last_at >= ? AND (w.closed_at IS NULL OR w.closed_at < w.last_at) FROM chat_inbound w"
-            " WHERE w.channel = u.channel AND w.chat_ref = u.user_ref), 0)) "
+            "SELECT u.channel, COUNT(*), COUNT(*) FILTER (WHERE u.channel = 'whatsapp' AND NOT EXISTS ("
+            " SELECT 1 FROM chat_inbound w WHERE w.channel = u.channel AND w.chat_ref = u.user_ref"
+            " AND w.last_at >= ? AND (w.closed_at IS NULL OR w.closed_at < w.last_at))) "
             f"FROM users u WHERE {where} GROUP BY u.channel",
             [window_since, *params],
         )
