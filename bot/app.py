@@ -26,7 +26,7 @@ from .services.reminders import ReminderService
 from .services.replies import ReplyQueue
 from .services.stats import StatsService
 from .services.window import ChatWindows
-from .storage.db import Database
+from .storage.db import Database, open_database
 from .storage.inbox import SqliteInbox
 from .storage.outbox import SqliteOutbox
 from .storage.privacy import SqlitePrivacyRecords
@@ -90,7 +90,7 @@ async def build_app(
     """Load content and catalogs, open the database and build the services."""
     content = load_content(content_dir)
     texts = Catalogs.load(locales_dir)
-    db = await Database.open(settings.database_path, busy_timeout=settings.db_busy_timeout)
+    db = await open_database(settings)
     clock = clock or SystemClock()
     engine = Engine(content, texts, features.standard())
     outbox = SqliteOutbox(db)

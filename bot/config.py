@@ -43,6 +43,7 @@ class Settings:
     telegram_token: str = field(default="", repr=False)
     telegram_api_base_url: str = ""
     database_path: Path = Path("data/saathi.sqlite3")
+    database_url: str = field(default="", repr=False)  # postgresql://… (may hold a password): PostgreSQL instead of the file
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     log_level: str = "INFO"
     broadcast_rate: float = 25.0
@@ -66,7 +67,17 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret setting, for the log redaction (the token, the webhook secret, WhatsApp's three)."""
         return [s for s in (self.telegram_token, self.webhook_secret, self.whatsapp_token, self.whatsapp_app_secret,
-                            self.whatsapp_verify_token) if s]
+                            self.whatsapp_verify_token, self.database_url, database_password(self.database_url)) if s]
+
+    @property
+    def database_name(self) -> str:
+        """Where the data is, for messages: the SQLite file, or the PostgreSQL server and database (no password)."""
+        if not self.database_url:
+            return str(self.database_path)
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.database_url)
+        return f"PostgreSQL {parts.hostname or 'local socket'}{parts.path or ''}"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -144,6 +155,7 @@ class Settings:
             telegram_token=token,
             telegram_api_base_url=base_url,
             database_path=Path(get("DATABASE_PATH") or cls.database_path),
+            database_url=_database_url(get("DATABASE_URL")),
             admin_ids=frozenset(admin_ids),
             log_level=level,
             broadcast_rate=_positive(get("BROADCAST_RATE"), "BROADCAST_RATE", 25.0),
@@ -152,6 +164,26 @@ class Settings:
             db_busy_timeout=_positive(get("DB_BUSY_TIMEOUT"), "DB_BUSY_TIMEOUT", 5.0),
             bot_username=get("BOT_USERNAME") or cls.bot_username,
         )
+
+
+def _database_url(url: str) -> str:
+    """DATABASE_URL: empty (the SQLite file) or a postgresql:// URL."""
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("DATABASE_URL: must be a postgresql:// URL (leave it unset for the SQLite file DATABASE_PATH)")
+    return url
+
+
+def database_password(url: str) -> str:
+    """The password in a database URL ("" when there is none), so the log redaction knows it."""
+    if not url:
+        return ""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return ""
+    return unquote(password) if password else ""
 
 
 def env_file_warning(path: Path = Path(".env")) -> str | None:

@@ -77,8 +77,9 @@ class World:
 
 
 @asynccontextmanager
-async def world(tmp_path: Path, owners: list[Owner] = OWNERS, *, api: BotApiStandin | None = None, **settings) -> AsyncIterator[World]:
-    """A stand-in with the admin and ``owners`` (seeded in the database) and the bot running."""
+async def world(tmp_path: Path, owners: list[Owner] = OWNERS, *, api: BotApiStandin | None = None, store: dict | None = None,
+                **settings) -> AsyncIterator[World]:
+    """A stand-in with the admin and ``owners`` (seeded in the database) and the bot running (on ``store``'s engine)."""
     clock = ManualClock(NOW)
     settings.setdefault("admin_ids", frozenset({ADMIN}))
     settings.setdefault("broadcast_rate", 200.0)
@@ -86,7 +87,9 @@ async def world(tmp_path: Path, owners: list[Owner] = OWNERS, *, api: BotApiStan
         stand_in.add_user(ADMIN, first_name="Neha", language_code="en")
         for owner in owners:
             stand_in.add_user(owner.uid, language_code=owner.lang)
-        async with running_bot(stand_in, tmp_path / "bot.sqlite3", clock=clock, **settings) as running:
+        store = store or {"database_path": tmp_path / "bot.sqlite3"}
+        async with running_bot(stand_in, store["database_path"], clock=clock, database_url=store.get("database_url", ""),
+                               **settings) as running:
             running.app.broadcasts.status_interval = 0.2
             await seed(running.app.db, owners)
             yield World(stand_in, running, clock)
@@ -125,8 +128,8 @@ async def build_module_broadcast(w: World, module_label: str, state_label: str |
     return hindi
 
 
-async def test_only_admins_get_admin_commands(tmp_path: Path):
-    async with world(tmp_path) as w:
+async def test_only_admins_get_admin_commands(tmp_path: Path, store: dict):
+    async with world(tmp_path, store=store) as w:
         api = w.api
         # An owner in the middle of the bot: admin commands are just unknown commands.
         replies = {}
@@ -165,8 +168,8 @@ async def test_help_lists_the_announcement_commands_and_for_admins_the_admin_com
         assert api.refusals == []
 
 
-async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_language(tmp_path: Path):
-    async with world(tmp_path) as w:
+async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_language(tmp_path: Path, store: dict):
+    async with world(tmp_path, store=store) as w:
         api, app = w.api, w.app
         module = app.engine.content.module("export_ready")
         preview = await build_module_broadcast(w, "📘 Get export-ready", "Uttar Pradesh")
@@ -210,8 +213,8 @@ async def test_module_invitation_to_a_segment_reaches_each_owner_in_their_langua
         assert api.refusals == []
 
 
-async def test_an_announcement_needs_both_languages(tmp_path: Path):
-    async with world(tmp_path) as w:
+async def test_an_announcement_needs_both_languages(tmp_path: Path, store: dict):
+    async with world(tmp_path, store=store) as w:
         api = w.api
         api.add_user(ADMIN, first_name="Neha", language_code="hi")  # this admin reads Hindi
         api.send_text(ADMIN, "/broadcast")
@@ -248,9 +251,9 @@ async def test_an_announcement_needs_both_languages(tmp_path: Path):
         assert api.refusals == []
 
 
-async def test_429_5xx_and_403_are_handled(tmp_path: Path):
+async def test_429_5xx_and_403_are_handled(tmp_path: Path, store: dict):
     owners = [Owner(100 + i, "hi" if i % 2 else "en") for i in range(12)]
-    async with world(tmp_path, owners) as w:
+    async with world(tmp_path, owners, store=store) as w:
         api, app = w.api, w.app
         api.block(105)
         api.fail_next("sendMessage", 1, status=429, retry_after=1)
@@ -277,9 +280,9 @@ async def test_429_5xx_and_403_are_handled(tmp_path: Path):
         assert (await app.broadcasts.count(Segment()))["en"] + (await app.broadcasts.count(Segment()))["hi"] == 11
 
 
-async def test_cancel_stops_what_has_not_been_sent(tmp_path: Path):
+async def test_cancel_stops_what_has_not_been_sent(tmp_path: Path, store: dict):
     owners = [Owner(200 + i) for i in range(40)]
-    async with world(tmp_path, owners, broadcast_rate=8.0) as w:
+    async with world(tmp_path, owners, broadcast_rate=8.0, store=store) as w:
         api, app = w.api, w.app
         broadcast_id, _ = await app.broadcasts.start(
             Plan("module", Segment(), module_id="payments"), created_by="test", admin=("telegram", str(ADMIN))
@@ -340,9 +343,9 @@ async def test_a_restart_mid_broadcast_sends_everyone_exactly_once(tmp_path: Pat
         assert progress == {"sent": 30}
 
 
-async def test_opted_out_owners_are_skipped_even_after_scheduling(tmp_path: Path):
+async def test_opted_out_owners_are_skipped_even_after_scheduling(tmp_path: Path, store: dict):
     owners = [Owner(400 + i, "hi") for i in range(4)]
-    async with world(tmp_path, owners) as w:
+    async with world(tmp_path, owners, store=store) as w:
         api, app = w.api, w.app
         # 400 opts out before the broadcast is planned, 401 after it was scheduled.
         api.send_text(400, "/stop_broadcasts")

@@ -169,11 +169,11 @@ class Harness:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    """The real bot on a fresh database, talking to a fresh stand-in."""
+async def bot(tmp_path: Path, store: dict) -> AsyncIterator[Harness]:
+    """The real bot on a fresh database (SQLite, then PostgreSQL), talking to a fresh stand-in."""
     clock = ManualClock()
-    db_path = tmp_path / "bot.sqlite3"
-    async with BotApiStandin() as api, running_bot(api, db_path, clock=clock) as running:
+    db_path = store["database_path"]
+    async with BotApiStandin() as api, running_bot(api, db_path, clock=clock, database_url=store.get("database_url", "")) as running:
         yield Harness(api, running.app, clock, db_path)
 
 

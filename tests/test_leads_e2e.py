@@ -86,14 +86,15 @@ async def started(api: BotApiStandin, db_path: Path, clock: ManualClock, **optio
 
 
 @pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+async def h(tmp_path: Path, store: dict) -> AsyncIterator[Harness]:
+    """The bot with three startups imported, on a fresh database (SQLite, then PostgreSQL)."""
     clock = ManualClock()
-    db_path = tmp_path / "bot.sqlite3"
+    db_path = store["database_path"]
     registry = tmp_path / "startups.yaml"
     registry.write_text(REGISTRY, encoding="utf-8")
     async with BotApiStandin() as api:
         api.add_user(ADMIN, first_name="Admin", language_code="en")
-        async with started(api, db_path, clock) as bot:
+        async with started(api, db_path, clock, database_url=store.get("database_url", "")) as bot:
             assert await bot.app.leads.import_file(registry) == (3, 0)
             yield Harness(api, bot, clock, db_path)
 
@@ -586,7 +587,7 @@ async def test_an_owner_who_erases_their_data_withdraws_the_lead(h: Harness):
     assert api.refusals == []
     # DPDP: no row anywhere still holds the owner's name or phone number, sent lead cards included.
     digits = PROFILE["phone"][-10:]
-    for (table,) in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'"):
+    for table in await app.db.tables():
         for row in await app.db.fetchall(f"SELECT * FROM {table}"):
             flat = " ".join(str(v) for v in tuple(row))
             assert PROFILE["owner_name"] not in flat, (table, flat[:300])

@@ -95,16 +95,21 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(db_path: Path) -> AsyncIterator[App]:
-    app = await build_app(Settings(database_path=db_path), clock=ManualClock())
+async def app(store: dict) -> AsyncIterator[App]:
+    """The app on a fresh database: the SQLite file, and again on PostgreSQL (the ``store`` fixture)."""
+    app = await build_app(Settings(**store), clock=ManualClock())
+    app.store = store  # type: ignore[attr-defined] - what ``reopen`` opens again
     yield app
     await app.close()
 
 
 async def reopen(app: App, db_path: Path) -> App:
-    """Close ``app`` (a bot restart an hour later, within every update-id window) and build a new one on the same file."""
+    """Close ``app`` (a bot restart an hour later, within every update-id window) and build a new one on the same database."""
     await app.close()
-    return await build_app(Settings(database_path=db_path), clock=ManualClock(start=1_780_003_600))
+    store = getattr(app, "store", {"database_path": db_path})
+    app = await build_app(Settings(**store), clock=ManualClock(start=1_780_003_600))
+    app.store = store  # type: ignore[attr-defined]
+    return app
 
 
 # ----------------------------------------------------------------- schema
@@ -272,7 +277,7 @@ async def test_progress_survives_a_restart_mid_lesson_and_mid_quiz(app: App, db_
 async def every_text_value(db: Database) -> list[tuple[str, str]]:
     """``(table, value)`` for every text value in every table."""
     found = []
-    tables = [r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    tables = await db.tables()
     assert "users" in tables and "events" in tables
     for table in tables:
         for row in await db.fetchall(f'SELECT * FROM "{table}"'):
@@ -303,8 +308,8 @@ async def test_delete_my_data_leaves_no_trace_of_name_or_phone(app: App):
 
     owner_id = (await app.db.fetchone("SELECT id FROM users WHERE user_ref = 'owner-1'"))[0]
     leftovers = []
-    for table in [r[0] for r in await app.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]:
-        columns = [r[1] for r in await app.db.fetchall(f'PRAGMA table_info("{table}")')]
+    for table in await app.db.tables():
+        columns = await app.db.columns(table)
         if "user_id" not in columns and table != "users":
             continue
         where = "id = ?" if table == "users" else "user_id = ?"
@@ -339,6 +344,7 @@ def table_rows(path: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # the file copy; PostgreSQL's is pg_dump
 async def test_backup_copies_every_row(app: App, db_path: Path, tmp_path: Path):
     content = app.engine.content
     owners = [Owner(app, f"owner-{i}") for i in range(3)]
