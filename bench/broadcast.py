@@ -4,6 +4,8 @@
     .venv/bin/python bench/broadcast.py --full           # 1,00,000 @ 300/s and 3,000 @ 30/s
     .venv/bin/python bench/broadcast.py --owners 20000 --rate 300 [--kill]
     .venv/bin/python bench/broadcast.py --full --kill    # SIGKILL the bot halfway, start it again
+    .venv/bin/python bench/broadcast.py --whatsapp --quick --kill   # WhatsApp: 3,000 @ 80/s, < 1 min
+    .venv/bin/python bench/broadcast.py --whatsapp --full --kill    # WhatsApp: 1,00,000 @ 80/s, ~22 min
 
 A Bot API stand-in runs in this process and answers 429 past ``--rate`` messages a second (its
 flood control: a token bucket of one second's worth). A database is seeded with ``--owners``
@@ -17,6 +19,13 @@ middle 90% of the messages) and its share of the limit; 429s; duplicates (an own
 broadcast twice) and missed owners; peak RSS of the bot process (VmHWM); with ``--kill``, how
 many rows were in doubt after the SIGKILL ('sending' → 'unknown', never resent) and whether each
 had in fact reached the stand-in.
+
+With ``--whatsapp`` the same on WhatsApp alone (no Telegram token): the Graph API stand-in
+refuses with 130429 past ``--rate`` (default 80, the Cloud API's default throughput, and the
+bot's WHATSAPP_RATE), posts a "delivered" status back to the bot's webhook for every message (as
+Meta does: the bot stores each one while it sends), and enforces the 24-hour window. The owners
+are WhatsApp owners; ``--outside`` of them (default 20%) last wrote more than 24 hours ago, so
+theirs goes as the approved ``module_invitation`` template instead of the text.
 """
 
 from __future__ import annotations
@@ -36,11 +45,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import TOKEN, BenchStandin, BotProcess, machine  # noqa: E402
+from bench.common import TOKEN, BenchStandin, BenchWhatsApp, BotProcess, machine  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.segments import Segment  # noqa: E402
 from bot.services.broadcast import Plan  # noqa: E402
+from bot.templates import load_templates  # noqa: E402
 
 ADMIN = 7
 FIRST_OWNER = 1_000_000
@@ -71,6 +81,11 @@ class Result:
     statuses: dict[str, int] = field(default_factory=dict)
     status_edits: int = 0
     cpu_seconds: float = 0.0
+    channel: str = "telegram"
+    templates: int = 0
+    statuses_posted: int = 0
+    status_retries: int = 0
+    delivered_rows: int = 0
 
 
 def owner_counter() -> tuple[dict[int, int], list[float], Callable[[str, Any, float], None]]:
@@ -95,32 +110,54 @@ def watch(api: BenchStandin, owners: int, on_admin: Callable, on_owner: Callable
         api.watchers[FIRST_OWNER + i] = on_owner
 
 
-def seed(path: Path, owners: int) -> None:
-    """``owners`` owners (70% Hindi) who gave consent and finished onboarding, in one transaction."""
+def whatsapp_number(i: int) -> str:
+    """The ``i``-th WhatsApp owner's number (India, 91 + ten digits)."""
+    return str(919_000_000_000 + i)
+
+
+def in_window(i: int, outside: float) -> bool:
+    """Whether owner ``i`` wrote within the last 24 hours (the same answer for the bot and the stand-in)."""
+    return random.Random(i).random() >= outside
+
+
+def seed(path: Path, owners: int, channel: str = "telegram", outside: float = 0.0) -> None:
+    """``owners`` owners (70% Hindi) who gave consent and finished onboarding, in one transaction.
+
+    On WhatsApp each also has their last inbound message: just now, or two days ago for the
+    ``outside`` share (the window the bot keeps; the stand-in is told the same).
+    """
     rng = random.Random(11)
     now = int(time.time())
+    ref = whatsapp_number if channel == "whatsapp" else (lambda i: str(FIRST_OWNER + i))
     conn = sqlite3.connect(path)
     with conn:
         conn.executemany(
             "INSERT INTO users (channel, user_ref, lang, state, profile, consent, consent_at, onboarded_at, first_seen_at, last_seen_at) "
-            "VALUES ('telegram', ?, ?, '{\"flow\": \"menu\", \"step\": \"\", \"seq\": 1}', ?, 'given', ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, '{\"flow\": \"menu\", \"step\": \"\", \"seq\": 1}', ?, 'given', ?, ?, ?, ?)",
             (
                 (
-                    str(FIRST_OWNER + i), "hi" if rng.random() < 0.7 else "en",
+                    channel, ref(i), "hi" if rng.random() < 0.7 else "en",
                     json.dumps({"state": rng.choice(STATES), "sector": rng.choice(SECTORS)}), now, now, now, now,
                 )
                 for i in range(owners)
             ),
         )
+        if channel == "whatsapp":
+            conn.executemany(
+                "INSERT OR REPLACE INTO chat_inbound (channel, chat_ref, last_at) VALUES ('whatsapp', ?, ?)",
+                ((ref(i), now if in_window(i, outside) else now - 2 * 86400) for i in range(owners)),
+            )
     conn.close()
 
 
-async def prepare(db_path: Path, owners: int, rate: float, result: Result) -> int:
+async def prepare(db_path: Path, owners: int, rate: float, result: Result, channel: str = "telegram",
+                  outside: float = 0.0) -> int:
     """Migrate and seed the database, time the preview counts, create the broadcast; its id."""
     app = await build_app(Settings(database_path=db_path, broadcast_rate=rate))
     await app.close()
-    seed(db_path, owners)
+    seed(db_path, owners, channel, outside)
     app = await build_app(Settings(database_path=db_path, broadcast_rate=rate))
+    app.broadcasts.channels = (channel,)
     try:
         started = time.perf_counter()
         counts = await app.broadcasts.count(Segment())
@@ -131,8 +168,9 @@ async def prepare(db_path: Path, owners: int, rate: float, result: Result) -> in
         await app.broadcasts.count(segment)
         result.segment_count_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        broadcast_id, recipients = await app.broadcasts.start(
-            Plan("module", Segment(), module_id="export_ready"), created_by="bench", admin=("telegram", str(ADMIN))
+        broadcast_id, recipients = await app.broadcasts.start(  # a WhatsApp admin gets no status message to edit
+            Plan("module", Segment(), module_id="export_ready"), created_by="bench",
+            admin=("telegram", str(ADMIN)) if channel == "telegram" else None,
         )
         result.enqueue_seconds = time.perf_counter() - started
         assert recipients == owners
@@ -153,14 +191,26 @@ def outbox_statuses(db_path: Path, broadcast_id: int) -> dict[str, int]:
         conn.close()
 
 
-def unknown_chats(db_path: Path, broadcast_id: int) -> list[int]:
+def unknown_chats(db_path: Path, broadcast_id: int) -> list[str]:
     """Chats whose row a crash left in doubt."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         rows = conn.execute(
             "SELECT chat_ref FROM outbox WHERE batch_id = ? AND kind = 'broadcast' AND status = 'unknown'", (broadcast_id,)
         ).fetchall()
-        return [int(r[0]) for r in rows]
+        return [str(r[0]) for r in rows]
+    finally:
+        conn.close()
+
+
+def whatsapp_rows(db_path: Path, broadcast_id: int) -> tuple[int, int]:
+    """(rows that went as a template, rows whose "delivered" status the bot stored)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(
+            "SELECT COUNT(template), COUNT(*) FILTER (WHERE delivery = 'delivered') FROM outbox "
+            "WHERE batch_id = ? AND kind = 'broadcast'", (broadcast_id,)
+        ).fetchone()
     finally:
         conn.close()
 
@@ -219,7 +269,92 @@ async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
     result.sustained = sustained_rate(stamps, kills)
     doubt = unknown_chats(db_path, broadcast_id)
     result.in_doubt = len(doubt)
+    result.in_doubt_reached = sum(1 for chat in doubt if received.get(int(chat)))
+    return result
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the bot's WhatsApp webhook binds it, again after a restart)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def run_whatsapp(owners: int, rate: float, kills: int, work: Path, outside: float, statuses: bool) -> Result:
+    """One WhatsApp run: seed WhatsApp owners, enqueue, deliver through a WhatsApp-only bot process."""
+    result = Result(owners, rate, kills, channel="whatsapp")
+    db_path = work / f"bench-wa-{owners}-{int(rate)}.sqlite3"
+    broadcast_id = await prepare(db_path, owners, rate, result, "whatsapp", outside)
+    received: dict[str, int] = {}
+    stamps: list[float] = []
+
+    def on_message(to: str, sent, at: float) -> None:
+        received[to] = received.get(to, 0) + 1
+        stamps.append(at)
+        if sent.kind == "template":
+            result.templates += 1
+
+    approved = {t.name: {v.code: v.body for v in t.versions.values()} for t in load_templates().templates.values()}
+    async with BenchWhatsApp(rate_limit=rate, watcher=on_message, statuses=statuses, approved=approved) as api:
+        for i in range(owners):
+            if in_window(i, outside):
+                api.window_open(whatsapp_number(i))
+        port = free_port()
+        api.webhook_url = f"http://127.0.0.1:{port}/whatsapp"
+        env = {
+            "TELEGRAM_BOT_TOKEN": "", "WHATSAPP_TOKEN": api.token, "WHATSAPP_PHONE_NUMBER_ID": api.phone_number_id,
+            "WHATSAPP_APP_SECRET": api.app_secret, "WHATSAPP_VERIFY_TOKEN": "bench-verify", "WHATSAPP_API_BASE_URL": api.base_url,
+            "WHATSAPP_PORT": str(port), "WEBHOOK_LISTEN": "127.0.0.1", "WHATSAPP_RATE": str(rate),
+        }
+        started = time.perf_counter()
+        bot = BotProcess("bot", api, db_path, env=env)  # type: ignore[arg-type] - token and base_url are all it reads
+        kill_points = [owners * (i + 1) / (kills + 1) for i in range(kills)]
+        try:
+            while True:
+                await asyncio.sleep(0.25)
+                if bot.alive():
+                    result.peak_rss_mb[-1:] = [bot.memory_mb()[1]]
+                if kill_points and len(stamps) >= kill_points[0]:
+                    kill_points.pop(0)
+                    result.killed_at.append(len(stamps))
+                    result.cpu_seconds += bot.cpu_seconds()
+                    bot.proc.kill()  # SIGKILL: no cleanup of any kind
+                    bot.proc.wait()
+                    await asyncio.sleep(1.0)
+                    result.peak_rss_mb.append(0.0)
+                    bot = BotProcess("bot", api, db_path, env=env)  # type: ignore[arg-type]
+                    continue
+                statuses_now = await asyncio.to_thread(outbox_statuses, db_path, broadcast_id)
+                if not any(statuses_now.get(s) for s in ("pending", "claimed", "sending")) and bot.alive() and stamps:
+                    result.statuses = statuses_now
+                    break
+                if time.perf_counter() - started > owners / rate * 3 + 120:
+                    result.statuses = statuses_now
+                    print(f"  gave up waiting: {statuses_now}", file=sys.stderr)
+                    break
+            if statuses:  # the last statuses land
+                for _ in range(40):
+                    if api._statuses is not None and api._statuses.empty():
+                        break
+                    await asyncio.sleep(0.25)
+                await asyncio.sleep(1.0)
+        finally:
+            if bot.alive():
+                result.cpu_seconds += bot.cpu_seconds()
+            await bot.stop()
+        result.wall = (stamps[-1] - stamps[0]) if stamps else 0.0
+        result.rejected_429 = api.rejected_rate
+        result.statuses_posted, result.status_retries = api.statuses_posted, api.status_retries
+    result.delivered = len(stamps)
+    result.duplicates = sum(1 for n in received.values() if n > 1)
+    result.missed = owners - len(received)
+    result.sustained = sustained_rate(stamps, kills)
+    doubt = unknown_chats(db_path, broadcast_id)
+    result.in_doubt = len(doubt)
     result.in_doubt_reached = sum(1 for chat in doubt if received.get(chat))
+    _, result.delivered_rows = whatsapp_rows(db_path, broadcast_id)
     return result
 
 
@@ -240,7 +375,8 @@ def sustained_rate(stamps: list[float], kills: int) -> float:
 def report(r: Result) -> None:
     """Print one run's numbers."""
     n = lambda v: f"{v:,}"  # noqa: E731
-    print(f"\n== {n(r.owners)} owners at {r.rate:g}/s (stand-in limit {r.rate:g}/s, bot BROADCAST_RATE={r.rate:g})"
+    setting = "BROADCAST_RATE" if r.channel == "telegram" else "WHATSAPP_RATE"
+    print(f"\n== {r.channel}: {n(r.owners)} owners at {r.rate:g}/s (stand-in limit {r.rate:g}/s, bot {setting}={r.rate:g})"
           + (" — SIGKILL at " + ", ".join(f"{k:,}" for k in r.killed_at) + " delivered, restarted each time" if r.kills else ""))
     print(f"  preview count, all {n(r.owners)} owners:   {r.count_seconds * 1000:8.1f} ms")
     print(f"  preview count, 3-condition segment:   {r.segment_count_seconds * 1000:8.1f} ms")
@@ -249,7 +385,11 @@ def report(r: Result) -> None:
     print(f"  bot CPU per message:                  {r.cpu_seconds / max(1, r.delivered) * 1000:8.2f} ms  "
           f"({r.cpu_seconds:.1f} s in all, start-up and idle included)")
     print(f"  first to last message:                {r.wall:8.1f} s")
-    print(f"  429 answers from the stand-in:        {r.rejected_429:8d}")
+    print(f"  {'429' if r.channel == 'telegram' else '130429'} answers from the stand-in:     {r.rejected_429:8d}")
+    if r.channel == "whatsapp":
+        print(f"  sent as the template (outside 24 h):  {n(r.templates):>8}")
+        print(f"  'delivered' statuses posted / stored: {n(r.statuses_posted):>8} / {n(r.delivered_rows)}"
+              f"  (posted again after a refusal: {r.status_retries})")
     print(f"  messages delivered:                   {n(r.delivered):>8}")
     print(f"  duplicates (same owner twice):        {r.duplicates:8d}")
     print(f"  missed owners:                        {r.missed:8d}")
@@ -257,7 +397,8 @@ def report(r: Result) -> None:
         print(f"  rows in doubt after {r.kills} SIGKILL(s):          {r.in_doubt:8d}  (reached the stand-in: {r.in_doubt_reached}, "
               f"did not: {r.in_doubt - r.in_doubt_reached})")
     print(f"  outbox rows by status:                {r.statuses}")
-    print(f"  status message edits:                 {r.status_edits:8d}")
+    if r.channel == "telegram":
+        print(f"  status message edits:                 {r.status_edits:8d}")
     print("  peak RSS of the bot process:          " + " / ".join(f"{m:.0f} MB" for m in r.peak_rss_mb if m) +
           ("  (each process)" if r.kills else ""))
 
@@ -270,8 +411,15 @@ async def main() -> None:
     parser.add_argument("--kills", type=int, default=0, help="SIGKILL the bot this many times, evenly spaced")
     parser.add_argument("--full", action="store_true", help="1,00,000 @ 300/s and 3,000 @ 30/s")
     parser.add_argument("--quick", action="store_true", help="3,000 @ 300/s and 750 @ 30/s (the default)")
+    parser.add_argument("--whatsapp", action="store_true", help="on WhatsApp alone: 3,000 @ 80/s (--full: 1,00,000)")
+    parser.add_argument("--outside", type=float, default=0.2, help="WhatsApp: share of owners outside the 24-hour window")
+    parser.add_argument("--no-statuses", action="store_true", help="WhatsApp: post no delivery statuses back")
     args = parser.parse_args()
-    if args.owners:
+    kills = args.kills or int(args.kill)
+    if args.whatsapp:
+        rate = args.rate if args.rate != parser.get_default("rate") else 80.0
+        runs = [(args.owners or (100_000 if args.full else 3_000), rate)]
+    elif args.owners:
         runs = [(args.owners, args.rate)]
     elif args.full:
         runs = [(100_000, 300.0), (3_000, 30.0)]
@@ -280,7 +428,10 @@ async def main() -> None:
     print(f"Machine: {machine()}")
     with tempfile.TemporaryDirectory(prefix="saathi-bench-") as tmp:
         for owners, rate in runs:
-            report(await run(owners, rate, args.kills or int(args.kill), Path(tmp)))
+            if args.whatsapp:
+                report(await run_whatsapp(owners, rate, kills, Path(tmp), args.outside, not args.no_statuses))
+            else:
+                report(await run(owners, rate, kills, Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.botapi_standin import BotApiStandin, BotMessage  # noqa: E402
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from tests.botapi_standin import BotApiStandin, BotMessage, _TokenBucket  # noqa: E402
+from tests.whatsapp_standin import Sent, WhatsAppStandin  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -89,6 +93,75 @@ class BenchStandin(BotApiStandin):
     def forget_calls(self) -> None:
         """Drop the request log (it keeps every request's parameters; the driver never reads it)."""
         self.calls.clear()
+
+
+# ----------------------------------------------------------------- the Graph API stand-in, rate-limited
+class BenchWhatsApp(WhatsAppStandin):
+    """The test's Graph API stand-in with the Cloud API's throughput limit, at benchmark scale.
+
+    Past ``rate_limit`` messages a second (a token bucket of one second's worth) a send is refused
+    with code 130429 ("Rate limit hit"), as Meta does. Every message accepted is told to
+    ``watcher(to, sent, at)`` and then forgotten, not kept (a run sends 1,00,000). With
+    ``statuses``, a "delivered" status for each goes back to the webhook as Meta sends it (one
+    notification each, a moment later); one the bot did not take (it was down) is posted again.
+    """
+
+    def __init__(self, *, rate_limit: float, watcher: Callable[[str, Sent, float], None], statuses: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bucket = _TokenBucket(rate_limit, max(1.0, rate_limit))
+        self.watcher = watcher
+        self.rejected_rate = 0
+        self.statuses_posted = 0
+        self.status_retries = 0
+        self._statuses: asyncio.Queue[Sent] | None = asyncio.Queue() if statuses else None
+        self._poster: asyncio.Task | None = None
+
+    async def __aenter__(self) -> BenchWhatsApp:
+        await super().__aenter__()
+        if self._statuses is not None:
+            self._poster = asyncio.create_task(self._post_statuses())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._poster is not None:
+            self._poster.cancel()
+        await super().__aexit__(*exc)
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        if self.bucket.take(time.monotonic()):
+            self.rejected_rate += 1
+            return self._error(400, 130429, "(#130429) Rate limit hit", "Cloud API message throughput has been reached.")
+        response = await super()._messages(request)
+        if response.status == 200:
+            sent = self.sent.pop()  # appended just now, with no await in between
+            self.watcher(self.person(sent.to), sent, time.perf_counter())
+            if self._statuses is not None:
+                self._statuses.put_nowait(sent)
+        return response
+
+    async def _post_statuses(self) -> None:
+        """One "delivered" notification per message, a few at a time; again later if the bot was down."""
+        assert self._statuses is not None
+
+        async def one(sent: Sent) -> None:
+            try:
+                answer = await self.post_statuses([self.status_entry(sent, "delivered")])
+            except aiohttp.ClientError:
+                answer = 0
+            self.status_posts.clear()
+            if answer == 200:
+                self.statuses_posted += 1
+            else:  # Meta retries a webhook it could not deliver
+                self.status_retries += 1
+                await asyncio.sleep(1.0)
+                self._statuses.put_nowait(sent)
+
+        while True:
+            batch = [await self._statuses.get()]
+            while not self._statuses.empty() and len(batch) < 8:
+                batch.append(self._statuses.get_nowait())
+            await asyncio.gather(*(one(sent) for sent in batch))
 
 
 # ----------------------------------------------------------------- the bot process
