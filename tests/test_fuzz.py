@@ -401,9 +401,10 @@ class Live:
         await self.api.wait_idle(quiet=0.1)
 
     async def snapshot(self, uid: int) -> dict:
-        """What the database holds about an owner (last_seen_at aside)."""
+        """What the database holds about an owner (last_seen_at and the count of saved turns aside)."""
         row = dict(await self.row(uid))
         row.pop("last_seen_at")
+        row.pop("turns")
         user_id = row["id"]
         progress = [tuple(r) for r in await self.db.fetchall(
             "SELECT module_id, lesson, attempt, question, score, best, passed, in_quiz FROM progress WHERE user_id = ? "

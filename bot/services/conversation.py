@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..core.engine import Engine
+from ..core.errors import TurnConflict
 from ..core.messages import Event, Inbound, Outbound, Tapped, UserKey
 from ..core.session import TurnContext
 from ..storage.sessions import SqliteSessionStore
@@ -22,6 +23,7 @@ from .locks import KeyedLocks
 from .replies import ReplyQueue
 
 log = logging.getLogger(__name__)
+TURN_ATTEMPTS = 5  # reads of a user's session per message when other bot processes keep saving theirs first
 
 EventHook = Callable[[int, UserKey, list[Event]], Awaitable[None]]
 
@@ -64,20 +66,28 @@ class ConversationService:
     ) -> Reply | None:
         """Handle ``inbound`` from ``key``; ``None`` if this update was already handled."""
         async with self.locks.hold(key):
-            now = int(self.clock.now())
-            fresh = self.engine.new_session(lang_hint, seed=random.getrandbits(31))
-            loaded = await self.store.open_turn(key, update_id=update_id, new_session=fresh, now=now)
-            if loaded is None:
-                log.info("ignoring repeated update %s", update_id)
-                return None
-            turn = self.engine.handle(loaded.session, inbound)
-            queue = self.replies
-            close_contact = any(e.kind == "answer" and e.data.get("step_kind") == "phone" for e in turn.events)
-            rows = await self.store.save_turn(
-                loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel, update_id=update_id,
-                chat_ref=key.user_ref, replies=turn.outputs if queue is not None else (),
-                reply_to=reply_to, close_contact=close_contact,
-            )
+            for attempt in range(TURN_ATTEMPTS):
+                now = int(self.clock.now())
+                fresh = self.engine.new_session(lang_hint, seed=random.getrandbits(31))
+                loaded = await self.store.open_turn(key, update_id=update_id, new_session=fresh, now=now)
+                if loaded is None:
+                    log.info("ignoring repeated update %s", update_id)
+                    return None
+                turn = self.engine.handle(loaded.session, inbound)
+                queue = self.replies
+                close_contact = any(e.kind == "answer" and e.data.get("step_kind") == "phone" for e in turn.events)
+                try:
+                    rows = await self.store.save_turn(
+                        loaded.user_id, loaded.session, turn.session, turn.events, now=now, channel=key.channel,
+                        update_id=update_id, chat_ref=key.user_ref, replies=turn.outputs if queue is not None else (),
+                        reply_to=reply_to, close_contact=close_contact, turns=loaded.turns,
+                    )
+                except TurnConflict:  # another bot process saved a turn of this user meanwhile: on top of it
+                    if attempt + 1 == TURN_ATTEMPTS:
+                        raise
+                    log.info("turn redone: another process saved one for the same user first")
+                    continue
+                break
             if queue is not None:
                 queue.send_soon(rows)
         if turn.events:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from collections.abc import Sequence
 
-from ..core.errors import StorageError
+from ..core.errors import StorageError, TurnConflict
 from ..core.messages import Event, Outbound, Tapped, UserKey
 from ..core.session import ModuleProgress, Session
 from .db import Database
@@ -37,6 +37,7 @@ class Loaded:
     user_id: int
     session: Session
     new: bool
+    turns: int = 0  # turns saved so far: the next save must find this number (``save_turn``)
 
 
 def _dump_state(s: Session) -> str:
@@ -44,7 +45,7 @@ def _dump_state(s: Session) -> str:
 
 
 _SELECT_USER = (
-    "SELECT id, lang, state, profile, consent, onboarded_at, reminders_off, broadcasts_off "
+    "SELECT id, lang, state, profile, consent, onboarded_at, reminders_off, broadcasts_off, turns "
     "FROM users WHERE channel = ? AND user_ref = ?"
 )
 _SELECT_PROGRESS = f"SELECT module_id, {', '.join(_PROGRESS_FIELDS)} FROM progress WHERE user_id = ?"
@@ -54,7 +55,8 @@ _INSERT_USER = (
 )
 _UPDATE_USER = (
     "UPDATE users SET lang = ?, state = ?, profile = ?, consent = ?, reminders_off = ?, broadcasts_off = ?, "
-    "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? = 1 THEN COALESCE(onboarded_at, ?) END WHERE id = ?"
+    "last_seen_at = ?, blocked_at = NULL, onboarded_at = CASE WHEN ? = 1 THEN COALESCE(onboarded_at, ?) END, "
+    "turns = turns + 1 WHERE id = ? AND turns = ?"
 )
 _UPSERT_PROGRESS = (
     f"INSERT INTO progress (user_id, module_id, {', '.join(_PROGRESS_FIELDS)}, started_at, passed_at, updated_at) "
@@ -121,7 +123,7 @@ class SqliteSessionStore:
             return None
         if found is not None:
             row, progress = found
-            return Loaded(row["id"], _session(row, progress), False)
+            return Loaded(row["id"], _session(row, progress), False, row["turns"])
 
         def create(conn: sqlite3.Connection) -> int:
             user_id = conn.execute(
@@ -155,9 +157,15 @@ class SqliteSessionStore:
         replies: Sequence[Outbound] = (),
         reply_to: Tapped | None = None,
         close_contact: bool = False,
+        turns: int | None = None,
     ) -> list[OutboxRow]:
         """Persist a turn atomically: the new session, progress, answers, events, the update id,
-        and its ``replies`` as outbox rows to ``chat_ref`` (returned, 'sending', for the caller to send)."""
+        and its ``replies`` as outbox rows to ``chat_ref`` (returned, 'sending', for the caller to send).
+
+        ``turns``: how many turns the user had when this one read the session (``Loaded.turns``). If
+        another process saved one since, nothing is written and ``TurnConflict`` is raised: the caller
+        reads again and redoes the turn (the repeated update, if it was the same one, is then seen).
+        """
         kinds = {e.kind for e in events}
         user = (
             after.lang, _dump_state(after), json.dumps(after.profile, ensure_ascii=False), after.consent,
@@ -181,7 +189,13 @@ class SqliteSessionStore:
                 conn.execute("DELETE FROM progress WHERE user_id = ?", (user_id,))
                 conn.execute("DELETE FROM quiz_answers WHERE user_id = ?", (user_id,))
                 revoke_of(conn, user_id, now)  # and what they earned with it: the certificate's code says "withdrawn"
-            conn.execute(_UPDATE_USER, user)
+            if turns is None:  # a caller that read no turn number (tools, tests): whatever the row has now
+                turns_now = conn.execute("SELECT turns FROM users WHERE id = ?", (user_id,)).fetchone()
+                expected = turns_now[0] if turns_now else 0
+            else:
+                expected = turns
+            if conn.execute(_UPDATE_USER, (*user, expected)).rowcount != 1:
+                raise TurnConflict(f"user {user_id} saved another turn meanwhile")
             for event in events:
                 self._apply(conn, user_id, event, now)
             if progress:
