@@ -32,6 +32,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 REMINDER_INTERVAL = 15 * 60
 LEAD_SWEEP_INTERVAL = 5 * 60
+LEADER_RETRY = 2.0  # seconds between a standby's tries for the cluster-wide lock (PostgreSQL)
 MAINTENANCE_INTERVAL = 24 * 3600
 MAINTENANCE_FIRST = 10 * 60  # not at start: a restart answers its backlog first
 REPORT_AFTER = 3  # failures in a row before the admins hear of it
@@ -238,6 +240,7 @@ class Runtime:
         if app.replies is not None:
             sup.forever("replies", app.replies.run)
         if background:
+            sup = self._one_per_cluster(sup)
             # One worker per platform: each keeps its own pace, and a pause one platform asks for
             # (Telegram's flood control, WhatsApp's throughput limit) does not hold up the other.
             groups = [{c: s for c, s in self.senders.items() if c != "whatsapp"}]
@@ -262,7 +265,20 @@ class Runtime:
                 if self.board is not None:
                     board = self.board
                     sup.forever("broadcast-status", lambda stop: app.broadcasts.run_status(board, stop))
-        sup.start()
+        self.supervisor.start()
+
+    def _one_per_cluster(self, sup: Supervisor) -> Any:
+        """On PostgreSQL, several bot processes may share the database: the background work (delivery, whose
+        rate is per bot token, and the periodic jobs) runs in the one process holding the cluster-wide lock,
+        and a standby takes over when it dies. On SQLite (one process) it simply runs."""
+        db = self.app.db
+        if getattr(db, "engine", "sqlite") != "postgresql":
+            return sup
+        settings = self.app.settings
+        self.leadership = lead = db.leadership(
+            f"background:{settings.telegram_token.split(':')[0]}:{settings.whatsapp_phone_number_id}", retry=LEADER_RETRY)
+        sup.forever("leadership", lead.run)
+        return _Gated(sup, lead, db)
 
     async def stop(self) -> None:
         """Let every worker finish what is in flight, then send the replies still owed."""
@@ -289,6 +305,62 @@ class Runtime:
                 await sender.send(ref, Say(text))
             except Exception as exc:  # noqa: BLE001 - best effort, and the log has the failure itself
                 log.warning("could not tell an admin about worker %s: %s", name, type(exc).__name__)
+
+
+class _WallClock:
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+
+_WALL = _WallClock()
+
+
+class _Gated:
+    """A supervisor whose workers run only while ``lead.held`` (``Runtime._one_per_cluster``)."""
+
+    def __init__(self, sup: Supervisor, lead: Any, db: Any):
+        self.sup, self.lead, self.db = sup, lead, db
+
+    def forever(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        lead = self.lead
+
+        async def gated(stop: asyncio.Event) -> None:
+            while not stop.is_set():
+                if not lead.held.is_set():
+                    await _wait(stop, 0.2)
+                    continue
+                inner = asyncio.Event()  # set when this process stops, or loses the lock
+                task = asyncio.create_task(run(inner), name=f"{name}-leader")
+                while lead.held.is_set() and not stop.is_set() and not task.done():
+                    await asyncio.wait([task], timeout=0.2)
+                inner.set()
+                await task
+
+        self.sup.forever(name, gated)
+
+    def every(self, name: str, interval: float, once: Callable[[], Awaitable[Any]], *, first: float = 0.0) -> None:
+        """``once`` every ``interval`` in the process holding the lock. A process that takes the lock over
+        runs a job at once if its last run anywhere (``job_runs``) is ``interval`` old, else when it is due."""
+        lead, db = self.lead, self.db
+        clock = _WALL  # real seconds, as the supervisor's intervals are (a test's manual clock moves the app, not these)
+
+        async def gated(stop: asyncio.Event) -> None:
+            first_due = clock.now() + first  # a job that never ran anywhere: as on one process
+            while not stop.is_set():
+                if not lead.held.is_set():
+                    await _wait(stop, 0.2)
+                    continue
+                last = await db.last_run(name)
+                due = (last + interval) if last is not None else first_due
+                wait = due - clock.now()
+                if wait > 0:
+                    await _wait(stop, min(wait, 1.0))  # look again each second: the lock may go meanwhile
+                    continue
+                await once()
+                await db.record_run(name, int(clock.now()))
+
+        self.sup.forever(name, gated)
 
 
 # ------------------------------------------------------------------ running the bot

@@ -42,6 +42,9 @@ T = TypeVar("T")
 RETRIES = 8
 MIGRATION_LOCK = 7_345_901  # pg_advisory_lock key: "the schema is being migrated"
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# The tables an owner's erasure changes (names, phone numbers, their messages and updates).
+PERSONAL_TABLES = ("users", "progress", "quiz_answers", "events", "outbox", "inbox", "leads", "lead_history",
+                   "certificates", "startup_staff", "chat_inbound", "broadcast_drafts")
 
 
 def is_postgres_url(url: str) -> bool:
@@ -213,6 +216,64 @@ def migrations() -> list[tuple[int, str, str]]:
 def schema_version() -> int:
     """The PostgreSQL schema version this code expects."""
     return len(migrations())
+
+
+def lock_key(name: str) -> int:
+    """A stable 63-bit advisory lock key for ``name``."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class Leadership:
+    """Whether this process holds the cluster-wide lock ``name``: one process at a time does the work
+    that must not run twice (the delivery workers, whose rate is per bot token, and the periodic jobs).
+
+    The lock is a session advisory lock on a connection of its own, so it goes the moment that process
+    or its connection dies; the others try for it every ``retry`` seconds and one takes over. ``held``
+    is set while this process has it. A holder checks its connection every ``retry`` seconds: if the
+    server dropped it, the lock is gone and ``held`` is cleared at that check (so two holders can
+    overlap by at most that long, after a network partition).
+    """
+
+    def __init__(self, url: str, name: str, retry: float = 2.0):
+        self.url, self.name, self.key, self.retry = url, name, lock_key(name), retry
+        self.held = asyncio.Event()
+        self.changes = 0  # times this process took the lock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold the lock whenever it is free, until ``stop``."""
+        import psycopg
+
+        while not stop.is_set():
+            conn = None
+            try:
+                conn = await asyncio.to_thread(psycopg.connect, self.url, autocommit=True)
+                while not stop.is_set():
+                    if not self.held.is_set():
+                        got = await asyncio.to_thread(lambda: conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0])
+                        if got:
+                            self.changes += 1
+                            log.info("this process now does the background work (%s)", self.name)
+                            self.held.set()
+                    else:
+                        await asyncio.to_thread(lambda: conn.execute("SELECT 1"))  # still connected: still ours
+                    try:
+                        await asyncio.wait_for(stop.wait(), self.retry)
+                    except asyncio.TimeoutError:
+                        pass
+            except psycopg.Error as exc:
+                if self.held.is_set():
+                    log.warning("lost the background-work lock (%s); another process takes over", type(exc).__name__)
+                self.held.clear()
+                try:
+                    await asyncio.wait_for(stop.wait(), self.retry)
+                except asyncio.TimeoutError:
+                    pass
+            finally:
+                self.held.clear()
+                if conn is not None:
+                    await asyncio.to_thread(conn.close)  # the lock goes with the session
 
 
 class PgDatabase:
@@ -387,9 +448,32 @@ class PgDatabase:
                                    "AND table_name = ? ORDER BY ordinal_position", (table,))
         return [r[0] for r in rows]
 
+    async def last_run(self, job: str) -> int | None:
+        """When the periodic ``job`` last ran anywhere in the cluster (Unix time), if ever."""
+        row = await self.fetchone("SELECT last_at FROM job_runs WHERE name = ?", (job,))
+        return int(row[0]) if row else None
+
+    async def record_run(self, job: str, at: int) -> None:
+        """``job`` ran at ``at``."""
+        await self.execute("INSERT INTO job_runs (name, last_at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_at = excluded.last_at",
+                           (job, at))
+
+    def leadership(self, name: str, retry: float = 2.0) -> Leadership:
+        """The cluster-wide lock ``name`` for this database (see ``Leadership``)."""
+        return Leadership(self.url, name, retry)
+
     # ---- operations -----------------------------------------------------------------------------
     async def checkpoint(self) -> tuple[int, int, int]:
-        """SQLite's WAL checkpoint has no PostgreSQL counterpart to run from here: (0, 0, 0)."""
+        """What SQLite's checkpoint does after an erasure, as far as PostgreSQL allows: VACUUM the tables
+        that hold personal data, so the erased rows' old versions are pruned from their pages.
+
+        The server's own write-ahead log and base backups keep them until they are recycled or expire
+        (README, "PostgreSQL"). Returns ``(0, 0, 0)``: nothing was kept from finishing.
+        """
+        def vacuum(conn: SyncConn) -> None:
+            conn.raw.execute("VACUUM " + ", ".join(PERSONAL_TABLES))
+
+        await self.run(vacuum)
         return (0, 0, 0)
 
     async def close(self) -> None:
