@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import ConfigError, Settings
 from .core.content import ContentError
+from .core.errors import StorageError
 
 log = logging.getLogger("saathi")
 
@@ -77,12 +78,59 @@ def cmd_i18n(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_password(url: str) -> tuple[str, str]:
+    """``url`` with its password taken out, and the password."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url, ""
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}")), unquote(parts.password)
+
+
+def _pg_dump(settings: Settings, target: Path) -> int:
+    """``pg_dump`` of the PostgreSQL database to ``target`` (custom format: ``pg_restore`` reads it); 0600."""
+    import os
+    import shutil
+    import subprocess
+
+    from .storage.db import create_private
+
+    tool = shutil.which("pg_dump")
+    if tool is None:
+        print("saathi: pg_dump is not installed (Debian: apt-get install postgresql-client); nothing was backed up.",
+              file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    create_private(str(target))
+    os.chmod(target, 0o600)
+    url, password = _without_password(settings.database_url)
+    env = {**os.environ}
+    if password:  # in the environment, not on the command line, where other users could read it
+        env["PGPASSWORD"] = password
+    done = subprocess.run([tool, "--format=custom", "--no-owner", f"--file={target}", f"--dbname={url}"],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        for secret in settings.secrets():
+            reason = reason.replace(secret, "***")
+        print(f"saathi: pg_dump failed: {reason}", file=sys.stderr)
+        return 1
+    print(f"Backup written to {target} (pg_dump custom format; restore with pg_restore --dbname=URL {target})")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """Online backup of the database."""
     from .storage.db import Database
 
     target = Path(args.file)
-    source = _settings().database_path
+    settings = _settings()
+    if settings.database_url:
+        return _pg_dump(settings, target)
+    source = settings.database_path
 
     async def backup() -> None:
         db = await Database.open(source)
@@ -206,6 +254,48 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return asyncio.run(work())
 
 
+def cmd_migrate_to(args: argparse.Namespace) -> int:
+    """Copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL database, verified by counts."""
+    from .config import database_password
+    from .storage.db import Database
+    from .storage.pg import PgDatabase, is_postgres_url
+    from .storage.transfer import TransferError, copy_to_postgres
+
+    url = args.url
+    if not is_postgres_url(url):
+        print("saathi: migrate-to needs a postgresql:// URL", file=sys.stderr)
+        return 2
+    source_path = _settings().database_path
+    if not Path(source_path).is_file():
+        print(f"saathi: there is no database at {source_path} (DATABASE_PATH); nothing to copy.", file=sys.stderr)
+        return 1
+
+    async def work() -> dict[str, int]:
+        source = await Database.open(source_path)  # brought to the latest schema, as the bot would
+        try:
+            target = await PgDatabase.open(url)
+            try:
+                return await copy_to_postgres(source, target)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+
+    try:
+        counts = asyncio.run(work())
+    except (TransferError, StorageError) as exc:
+        message = str(exc).replace(url, "***")
+        password = database_password(url)
+        print(f"saathi: {message.replace(password, '***') if password else message}", file=sys.stderr)
+        return 1
+    width = max(len(t) for t in counts)
+    for table, n in counts.items():
+        print(f"  {table:<{width}}  {n:>9,}")
+    print(f"Copied {sum(counts.values()):,} rows from {source_path}; every table's count matches on PostgreSQL. "
+          "Set DATABASE_URL to it and start the bot.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="saathi", description="Export Saathi: export training chatbot for MSMEs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="online backup of the database to FILE")
     backup.add_argument("file", type=Path)
     backup.set_defaults(func=cmd_backup)
+    move = sub.add_parser("migrate-to", help="copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL database")
+    move.add_argument("url", help="postgresql://user:password@host/database")
+    move.set_defaults(func=cmd_migrate_to)
     sub.add_parser("maintain", help="prune old records, check integrity, optimise and truncate the WAL (the bot does it daily)"
                    ).set_defaults(func=cmd_maintain)
     startups = sub.add_parser("startups", help="partner startups: import, list, invite, referral").add_subparsers(dest="action", required=True)

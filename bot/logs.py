@@ -64,3 +64,5 @@ def setup_logging(level: str, secrets: list[str], stream: TextIO | None = None) 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG (owners' answers among them).
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # psycopg and its pool: connection chatter at DEBUG, and their messages may quote the connection string.
+    logging.getLogger("psycopg").setLevel(max(logging.WARNING, root.level))

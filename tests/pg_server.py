@@ -89,6 +89,13 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
 
+    def cpu_seconds(self) -> float:
+        """CPU used by the server so far: the postmaster and every backend that has exited (its reaped children)."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+
     def stop(self) -> None:
         if self.started:
             self._run(_tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")

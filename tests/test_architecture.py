@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "bot" / "core"
-FORBIDDEN = {"telegram", "aiosqlite", "httpx", "aiohttp", "starlette", "sqlite3", "yaml", "babel"}
+FORBIDDEN = {"telegram", "aiosqlite", "httpx", "aiohttp", "starlette", "sqlite3", "psycopg", "psycopg_pool", "yaml", "babel"}
 
 
 def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:

@@ -74,7 +74,7 @@ class MaintenanceService:
         """Prune, check, optimise, checkpoint; log each line of the report."""
         began = time.monotonic()
         now = int(self.clock.now())
-        report = MaintenanceReport(bytes_before=self.storage.file_bytes())
+        report = MaintenanceReport(bytes_before=await self.storage.file_bytes())
         report.seen_pruned = await self.storage.prune_seen(now)
         report.held_expired = await self.storage.expire_held(now)
         report.early_pruned = await self.storage.prune_early_statuses(now)
@@ -84,7 +84,7 @@ class MaintenanceService:
         report.integrity = await self.storage.quick_check()  # a reader of its own: before the checkpoint needs none
         await self.storage.optimize()
         report.checkpoint = await self.storage.checkpoint()
-        report.bytes_after = self.storage.file_bytes()
+        report.bytes_after = await self.storage.file_bytes()
         report.rows = await self.storage.counts()
         report.seconds = time.monotonic() - began
         for line in report.lines():

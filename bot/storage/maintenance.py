@@ -129,7 +129,14 @@ class SqliteMaintenance:
         return total
 
     async def quick_check(self) -> list[str]:
-        """``PRAGMA quick_check`` on a read-only connection of its own: ``["ok"]`` when sound."""
+        """``PRAGMA quick_check`` on a read-only connection of its own: ``["ok"]`` when sound.
+
+        On PostgreSQL the server checks its own pages (data checksums, when the cluster has them);
+        this only checks that the database answers.
+        """
+        if self.db.engine == "postgresql":
+            await self.db.fetchone("SELECT 1")
+            return ["ok"]
         if self.db.path == ":memory:":
             return ["ok"]
 
@@ -143,7 +150,10 @@ class SqliteMaintenance:
         return await asyncio.to_thread(check)
 
     async def optimize(self) -> None:
-        """``PRAGMA optimize``: refresh the query planner's statistics where they went stale."""
+        """Refresh the query planner's statistics where they went stale (``PRAGMA optimize``; ``ANALYZE``)."""
+        if self.db.engine == "postgresql":
+            await self.db.run(lambda conn: conn.execute("ANALYZE"))
+            return
         await self.db.run(lambda conn: conn.execute("PRAGMA optimize").fetchall())
 
     async def checkpoint(self) -> tuple[int, int, int]:
@@ -158,8 +168,10 @@ class SqliteMaintenance:
 
         return await self.db.run(read)
 
-    def file_bytes(self) -> int:
-        """The size of the database file and its WAL, in bytes."""
+    async def file_bytes(self) -> int:
+        """The size of the database file and its WAL, in bytes (on PostgreSQL: ``pg_database_size``)."""
+        if self.db.engine == "postgresql":
+            return int((await self.db.fetchone("SELECT pg_database_size(current_database())"))[0])
         if self.db.path == ":memory:":
             return 0
         return sum(Path(self.db.path + suffix).stat().st_size for suffix in ("", "-wal")
