@@ -4,6 +4,7 @@
     .venv/bin/python bench/conversations.py --quick         # 100 owners, a minute or two
     .venv/bin/python bench/conversations.py --profile       # also print each bot's cProfile top entries
     .venv/bin/python bench/conversations.py --only aiogram  # one side (bot, floor, aiogram; or a list: bot,aiogram)
+    .venv/bin/python bench/conversations.py --quick --only bot --postgres  # the bot on PostgreSQL, and the server's CPU
 
 A Bot API stand-in runs in this process on 127.0.0.1; the bot runs in its own process, pointed
 at it. N simulated owners start at the same moment and go through onboarding and the first
@@ -336,6 +337,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="record a cProfile of each bot process and print its top entries")
     parser.add_argument("--py-spy", type=float, metavar="SECONDS", help="sample each bot with py-spy for SECONDS of the drive and print where its CPU goes")
     parser.add_argument("--keep", type=Path, help="keep the databases (and profiles) in this folder")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the bot on PostgreSQL (a throwaway server, tests/pg_server.py); also prints the server's CPU")
     args = parser.parse_args()
     owners = 100 if args.quick and args.owners == 500 else args.owners
 
@@ -344,6 +347,11 @@ def main() -> None:
     print(f"machine: {machine()}{extra}")
     print(f"{owners} owners at once, onboarding + the first module's lessons and quiz each; think time {args.think:g} s")
     results: dict[str, Result] = {}
+    server = None
+    if args.postgres:
+        from tests.pg_server import PgServer
+
+        server = PgServer().start()
     with tempfile.TemporaryDirectory(prefix="saathi-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -354,6 +362,9 @@ def main() -> None:
                 continue
             profile = workdir / f"{kind}.prof" if args.profile else None
             env = {"TELEGRAM_HTTP": args.transport} if kind == "bot" else None
+            if server is not None and kind == "bot":
+                env["DATABASE_URL"] = server.new_database()
+                server_before = server.cpu_seconds()
             spy = workdir / f"{kind}.py-spy.txt" if args.py_spy else None
             argv = [str(aiogram[0]), str(Path(__file__).resolve().with_name("aiogram_floor.py"))] if kind == "aiogram" else None
             results[kind] = asyncio.run(
@@ -361,12 +372,18 @@ def main() -> None:
                       py_spy=spy, py_spy_seconds=args.py_spy or 0, argv=argv)
             )
             report(results[kind])
+            if server is not None and kind == "bot":  # the backends have exited: their CPU is in the postmaster's children
+                used = server.cpu_seconds() - server_before
+                print(f"  PostgreSQL server CPU: {1000 * used / max(results[kind].updates, 1):.2f} ms/update "
+                      f"(bot + server: {1000 * (results[kind].cpu + used) / max(results[kind].updates, 1):.2f} ms/update)")
             if spy is not None:
                 print(f"\n  py-spy of the {kind} process (GIL-holding samples, {args.py_spy:g} s of the drive):")
                 print_py_spy(spy)
             if profile is not None:
                 print(f"\n  cProfile of the {kind} process (own time, then cumulative):")
                 print_profile(profile)
+    if server is not None:
+        server.stop()
     if len(results) > 1:
         table(results)
     bot = results.get("bot")
