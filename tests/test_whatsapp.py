@@ -250,6 +250,22 @@ async def test_an_owner_onboards_in_english_by_typing(wa: Harness):
     assert api.refusals == []
 
 
+async def test_each_message_is_marked_read_with_the_typing_indicator_while_its_turn_runs(wa: Harness):
+    api = wa.api
+    me = "919812345679"
+    assert await api.send_text(me, "Hi", message_id="wamid.in.hi-1") == 200
+    assert await api.send_text(me, "2", message_id="wamid.in.lang-1") == 200  # English
+    for _ in range(50):
+        if len(api.read_marks) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert api.read_marks == [("wamid.in.hi-1", True), ("wamid.in.lang-1", True)]  # blue ticks, "typing…"
+    assert [m.kind for m in api.messages(me)] and api.refusals == []  # a read mark is not a message: no window, no reply
+    assert await api.send_text(me, "2", message_id="wamid.in.lang-1") == 200  # delivered again: handled once …
+    await asyncio.sleep(0.1)
+    assert len(api.read_marks) == 2  # … and not marked again
+
+
 async def test_the_36_state_question_shows_every_state_once_and_old_pages_are_recognised(wa: Harness):
     api, en = wa.api, "en"
     me = "917700112233"

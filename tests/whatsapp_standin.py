@@ -45,6 +45,10 @@ user with ``to`` (a number) or ``recipient`` (a business-scoped id); anything el
 whichever of their ids a send or a test uses. ``change_number(old, new)`` posts the ``system``
 message Meta sends when a user moved to a new number (and, with ``new_bsuid``, a new id).
 
+Read marks: ``{"status": "read", "message_id": …}`` (with ``typing_indicator``) is taken for a
+message id the stand-in delivered to the webhook and recorded in ``read_marks``; any other is
+refused (code 100). It is not a message: no window applies.
+
 Statuses: ``send_status(sent, "delivered")`` (or "read", or "failed" with ``code``) POSTs a
 ``statuses`` notification for a message the bot sent, as Meta does; ``post_statuses`` several
 at once. ``before_answer(sent)``, when set, runs after a send is accepted and before the bot gets
@@ -196,11 +200,13 @@ class WhatsAppStandin:
     status_posts: list[int] = field(default_factory=list)  # HTTP statuses the webhook answered to status notifications
     bsuids: dict[str, str] = field(default_factory=dict)  # number -> business-scoped user id
     before_answer: Callable[[Sent], Awaitable[None]] | None = None  # runs after a send is accepted, before it is answered
+    read_marks: list[tuple[str, bool]] = field(default_factory=list)  # (message id, with the typing indicator)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._faults: list[Fault] = []
         self._cursor: dict[str, int] = {}
+        self._inbound_ids: set[str] = set()  # message ids posted to the webhook: what a read mark may name
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.base_url = ""
@@ -241,6 +247,8 @@ class WhatsAppStandin:
             body = await request.json()
         except ValueError:
             return self._error(400, 100, "Invalid JSON", "")
+        if isinstance(body, dict) and body.get("status") == "read":  # mark as read (+ typing indicator): not a message
+            return self._read_mark(body)
         to = str(body.get("to") or body.get("recipient") or "")  # "to" wins when both are given, as on Meta
         why = check(body)
         if why is None and body.get("type") == "image" and (body.get("image") or {}).get("id") not in self.media:
@@ -273,6 +281,24 @@ class WhatsAppStandin:
             "contacts": [{"input": to, "wa_id": to} if to.isdigit() else {"input": to, "user_id": to}],
             "messages": [{"id": message.id}],
         })
+
+    def _read_mark(self, body: dict[str, Any]) -> web.Response:
+        """``{"status": "read", "message_id": …, "typing_indicator": {"type": "text"}}``, as Meta takes it."""
+        why = None
+        typing = body.get("typing_indicator")
+        if body.get("messaging_product") != "whatsapp":
+            why = "messaging_product must be whatsapp"
+        elif body.get("message_id") not in self._inbound_ids:
+            why = f"message_id {body.get('message_id')!r} is not a message this number received"
+        elif typing is not None and typing != {"type": "text"}:
+            why = "typing_indicator.type must be text"
+        elif set(body) - {"messaging_product", "status", "message_id", "typing_indicator"}:
+            why = f"unexpected fields {sorted(set(body) - {'messaging_product', 'status', 'message_id', 'typing_indicator'})}"
+        if why is not None:
+            self.refusals.append(("read", why))
+            return self._error(400, 100, "(#100) Invalid parameter", why)
+        self.read_marks.append((str(body["message_id"]), typing is not None))
+        return web.json_response({"success": True})
 
     async def _upload(self, request: web.Request) -> web.Response:
         """POST /{phone-number-id}/media: multipart with messaging_product, type and file, as Meta takes it."""
@@ -410,6 +436,8 @@ class WhatsAppStandin:
             for entry in parsed.get("entry") or []:
                 for change in entry.get("changes") or []:
                     for message in (change.get("value") or {}).get("messages") or []:
+                        if isinstance(message, dict) and message.get("id"):
+                            self._inbound_ids.add(str(message["id"]))
                         if not isinstance(message, dict) or message.get("type") == "system":
                             continue
                         who = message.get("from_user_id") or message.get("from")

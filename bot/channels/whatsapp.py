@@ -471,6 +471,27 @@ class GraphClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise GraphError(0, None, f"network: {type(exc).__name__}") from exc
 
+    async def mark_read(self, message_id: str, *, typing: bool = True) -> None:
+        """Mark the user's message ``message_id`` as read (blue ticks) and, with ``typing``, show the
+        typing indicator until the bot's answer arrives (WhatsApp clears it then, or after 25 s)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        try:
+            async with self._session.post(self.url, json=body, headers={"Authorization": f"Bearer {self._token}"}) as response:
+                try:
+                    data = await response.json(content_type=None)
+                except ValueError:
+                    data = None
+                if response.status == 200 and isinstance(data, dict) and data.get("success"):
+                    return
+                error = data.get("error", {}) if isinstance(data, dict) else {}
+                raise GraphError(response.status, error.get("code"), str(error.get("message") or response.reason))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise GraphError(0, None, f"network: {type(exc).__name__}") from exc
+
     async def upload(self, data: bytes, mime: str = "image/png", filename: str = "image.png") -> str:
         """Upload a picture to WhatsApp's media store; returns its media id (kept there 30 days)."""
         if self._session is None or self._session.closed:
@@ -682,6 +703,7 @@ class WhatsAppChannel:
         self.inbox = hub.inbox
         self.replies = hub.replies
         self.windows = getattr(hub, "windows", None)
+        self._marking: set[asyncio.Task] = set()  # read marks on their way (kept referenced until done)
         self._secret = app_secret
         self._verify_token = verify_token
         self.phone_number_id = phone_number_id
@@ -799,12 +821,27 @@ class WhatsAppChannel:
             ref, message = str(data["from"]), data["message"]
             inbound = to_inbound(message)
             if inbound is not None:
+                conversations = self.hub.conversations
+                if not await conversations.store.seen(CHANNEL, item.update_id, int(conversations.clock.now())):  # a repeat: no "typing…"
+                    self._mark_read(item.update_id)
                 await self.handle(ref, item.update_id, inbound, phone=_phone(message.get("from")))
         except Exception:  # noqa: BLE001 - one bad message must not cost the others their answers
             log.exception("a WhatsApp message could not be handled; skipped")
         finally:
             if self.inbox is not None:
                 self.inbox.done(CHANNEL, item.update_id)
+
+    def _mark_read(self, message_id: str) -> None:
+        """Blue ticks and the typing indicator while the turn runs: in the background, never in its way."""
+        async def mark() -> None:
+            try:
+                await self.client.mark_read(message_id)
+            except GraphError as exc:  # only a courtesy: the answer matters, not the ticks
+                log.debug("could not mark a WhatsApp message read: %s", exc)
+
+        task = asyncio.create_task(mark(), name="whatsapp-mark-read")
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
 
     async def replay(self) -> int:
         """At start-up: handle the messages a crash left stored and unhandled, in order."""
