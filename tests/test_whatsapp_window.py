@@ -386,3 +386,17 @@ async def test_the_upgrade_keeps_every_whatsapp_users_window(tmp_path: Path):
         assert rows == [("whatsapp", "9198", 70, None)]
     finally:
         await db.close()
+
+
+def test_the_readme_lists_every_template_exactly_as_the_file_has_it():
+    """What an operator pastes into WhatsApp Manager must be what the bot sends: the README's list is the file."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    from bot.templates import load_templates
+
+    book = load_templates()
+    assert book.templates
+    for template in book.templates.values():
+        assert f"**`{template.name}`**" in readme, template.name
+        for label, code in (("English (`en`)", "en"), ("Hindi (`hi`)", "hi")):
+            version = template.versions[code]
+            assert f"{label}: {version.body} — button: *{version.button}*" in readme, (template.name, code)
