@@ -255,17 +255,23 @@ async def drive(
         finally:
             await bot.stop()
     if not floor:
-        result.finished = _finished(database)
+        result.finished = _finished(database, (env or {}).get("DATABASE_URL", ""))
     result.stalled = [f"owner {o.uid} ({o.lang}) after {o.done} updates: {o.stalled}" for o in owners if o.stalled]
     result.latencies.sort()
     return result
 
 
-def _finished(database: Path) -> str:
+def _finished(database: Path, url: str = "") -> str:
     """What the bot stored: owners onboarded and quizzes finished (the driver was not confused)."""
     import sqlite3
 
-    with sqlite3.connect(database) as conn:
+    if url:
+        import psycopg
+
+        connect = lambda: psycopg.connect(url)  # noqa: E731
+    else:
+        connect = lambda: sqlite3.connect(database)  # noqa: E731
+    with connect() as conn:
         onboarded = conn.execute("SELECT COUNT(*) FROM users WHERE onboarded_at IS NOT NULL").fetchone()[0]
         quizzes = conn.execute("SELECT COUNT(DISTINCT user_id) FROM events WHERE kind = 'quiz_finished'").fetchone()[0]
         answers = conn.execute("SELECT COUNT(*) FROM quiz_answers").fetchone()[0]
