@@ -36,6 +36,7 @@ from .storage.windows import SqliteWindows
 from .templates import load_templates
 
 log = logging.getLogger(__name__)
+REPLY_LEASE = 60  # seconds a reply may be 'sending' in one process before another sends it (its process died)
 
 
 @dataclass
@@ -95,6 +96,8 @@ async def build_app(
     engine = Engine(content, texts, features.standard())
     outbox = SqliteOutbox(db)
     replies = ReplyQueue(outbox, clock, pictures=DiagramBook(content, texts).png)
+    if db.engine == "postgresql":  # several bot processes may share it: only a dead one's replies are taken over
+        replies.lease = REPLY_LEASE
     conversations = ConversationService(engine, SqliteSessionStore(db), clock, replies)
     reminders = ReminderService(SqliteReminderCandidates(db), outbox, content, texts, clock)
     records = SqlitePrivacyRecords(db)

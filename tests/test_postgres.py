@@ -287,3 +287,35 @@ async def test_an_upgrade_from_every_earlier_postgres_version(pg_server, start: 
         assert (await db.fetchone("SELECT name FROM startups WHERE id = 's1'"))[0] == "Kept"
     finally:
         await db.close()
+
+
+async def test_a_dead_workers_replies_are_sent_by_another_after_their_lease_and_a_live_ones_are_not(pg_server):
+    """Replies 'sending' in one process: the others leave them alone while the lease runs (that process may
+    be sending them now) and send them once it is over (it died)."""
+    from bot.app import REPLY_LEASE
+    from bot.core.messages import Say
+
+    url = pg_server.new_database()
+    clock = ManualClock(start=1_780_000_000)
+    alive = await build_app(Settings(database_url=url), clock=clock)  # took replies and keeps sending them
+    other = await build_app(Settings(database_url=url), clock=clock)
+    sent: list[tuple[str, str]] = []
+    try:
+        assert other.replies.lease == REPLY_LEASE
+        await alive.outbox.enqueue_replies(user_id=None, channel="telegram", chat_ref="7001", outputs=[Say("Question 4")],
+                                           reply_to=None, now=int(clock.now()))
+        clock.advance(REPLY_LEASE - 5)
+        await alive.outbox.enqueue_replies(user_id=None, channel="telegram", chat_ref="7002", outputs=[Say("Question 2")],
+                                           reply_to=None, now=int(clock.now()))
+        other.replies.attach("telegram", Recorder("other", sent))
+        assert await other.replies.recover() == 0  # both are within their lease: another process is on them
+        clock.advance(10)  # the first one's process has been silent past the lease: it died
+        assert await other.replies.recover() == 1
+        await other.replies.retry_due()
+        await other.replies.settle()
+        assert sent == [("other", "7001")]
+        left = [tuple(r) for r in await other.db.fetchall("SELECT chat_ref, status FROM outbox WHERE kind = 'reply'")]
+        assert left == [("7002", "sending")]  # still the live process's
+    finally:
+        await alive.close()
+        await other.close()

@@ -47,6 +47,7 @@ class ReplyQueue:
         self.outbox = outbox
         self.pictures = pictures  # draws a named picture (a lesson diagram) in a language
         self.clock = clock or SystemClock()
+        self.lease: int | None = None  # seconds: replies 'sending' longer than this are another process's, dead
         self.senders: dict[str, ReplySender] = {}
         self._chats = KeyedLocks()
         self._stalled: set[tuple[str, str]] = set()  # chats with replies waiting for a retry
@@ -104,7 +105,7 @@ class ReplyQueue:
             if key in self._stalled:
                 self._stalled.discard(key)
                 try:
-                    older = await self.outbox.claim_open_replies(channel, chat_ref)
+                    older = await self.outbox.claim_open_replies(channel, chat_ref, int(self.clock.now()))
                 except Exception:
                     self._stalled.add(key)
                     raise
@@ -184,7 +185,7 @@ class ReplyQueue:
 
     async def recover(self) -> int:
         """After a restart: every reply not confirmed sent waits to be sent again; returns how many chats."""
-        chats = await self.outbox.recover_replies(int(self.clock.now()))
+        chats = await self.outbox.recover_replies(int(self.clock.now()), self.lease)
         self._stalled.update(chats)
         if chats:
             log.warning("replies to %d chat(s) were not confirmed sent before the restart; sending them again", len(chats))
@@ -200,10 +201,15 @@ class ReplyQueue:
         return len(by_chat)
 
     async def run(self, stop: asyncio.Event, poll: float = 5.0) -> None:
-        """Recover, then retry replies as they become due, until ``stop`` is set."""
+        """Recover, then retry replies as they become due, until ``stop`` is set.
+
+        With a ``lease`` (several processes on one database) recovery runs every round: the replies a
+        process that died had taken are sent by the others once their lease is over."""
         await self.recover()
         while not stop.is_set():
             self._wake.clear()
+            if self.lease is not None:
+                await self.recover()
             await self.retry_due()
             due = await self.outbox.next_reply_due()
             timeout = poll if due is None else min(poll, max(0.2, due - self.clock.now()))

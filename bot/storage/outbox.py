@@ -434,14 +434,18 @@ class SqliteOutbox:
 
         return await self.db.run_transaction(write)
 
-    async def claim_open_replies(self, channel: str, chat_ref: str) -> list[OutboxRow]:
-        """The chat's replies waiting for a retry, taken now (a newer turn's replies must not overtake them)."""
+    async def claim_open_replies(self, channel: str, chat_ref: str, now: int) -> list[OutboxRow]:
+        """The chat's replies waiting for a retry, taken now (a newer turn's replies must not overtake them).
+
+        A reply taken ('sending') has its ``not_before`` set to when it was taken: the lease
+        ``recover_replies`` measures (a reply 'sending' for long belongs to a process that died).
+        """
         def work(conn: sqlite3.Connection) -> list[OutboxRow]:
             cur = conn.execute(
-                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ("
+                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1, not_before = ? WHERE id IN ("
                 " SELECT id FROM outbox WHERE kind = 'reply' AND status = 'pending' AND channel = ? AND chat_ref = ?"
                 f") RETURNING {_REPLY_COLUMNS}",
-                (channel, chat_ref),
+                (now, channel, chat_ref),
             )
             return sorted((_reply_row(r) for r in cur.fetchall()), key=lambda row: row.id)
 
@@ -451,11 +455,11 @@ class SqliteOutbox:
         """Replies whose retry is due, oldest first, taken ('sending') for the caller to send."""
         def work(conn: sqlite3.Connection) -> list[OutboxRow]:
             cur = conn.execute(
-                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ("
+                f"UPDATE outbox SET status = 'sending', attempts = attempts + 1, not_before = ? WHERE id IN ("
                 " SELECT id FROM outbox WHERE kind = 'reply' AND status = 'pending' AND not_before <= ?"
                 " ORDER BY not_before, id LIMIT ?"
                 f") RETURNING {_REPLY_COLUMNS}",
-                (now, limit),
+                (now, now, limit),
             )
             return sorted((_reply_row(r) for r in cur.fetchall()), key=lambda row: row.id)
 
@@ -501,13 +505,18 @@ class SqliteOutbox:
         await self.db.execute("UPDATE outbox SET status = 'failed', error = ?, payload = ? WHERE id = ?",
                               (error[:300], NOT_KEPT, row_id))
 
-    async def recover_replies(self, now: int) -> list[tuple[str, str]]:
-        """After a restart: replies not confirmed sent wait to be sent again. Returns their chats."""
+    async def recover_replies(self, now: int, lease: int | None = None) -> list[tuple[str, str]]:
+        """After a restart: replies not confirmed sent wait to be sent again. Returns their chats.
+
+        ``lease``: only those taken more than ``lease`` seconds ago (several processes share the
+        outbox: a younger one is being sent by a live process, an older one's process died).
+        """
         def work(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            taken_before = "AND not_before <= ? " if lease is not None else ""
             cur = conn.execute(
                 "UPDATE outbox SET status = 'pending', not_before = ? "
-                "WHERE kind = 'reply' AND status IN ('sending', 'claimed') RETURNING channel, chat_ref",
-                (now,),
+                f"WHERE kind = 'reply' AND status IN ('sending', 'claimed') {taken_before}RETURNING channel, chat_ref",
+                (now, now - lease) if lease is not None else (now,),
             )
             return sorted({(r[0], r[1]) for r in cur.fetchall()})
 
