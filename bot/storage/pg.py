@@ -360,8 +360,10 @@ class PgDatabase:
         raise AssertionError("unreachable")
 
     async def run(self, work: Callable[[Any], T]) -> T:
-        """``work(conn)`` for a group of reads, on a worker thread (no transaction is opened)."""
-        return await self._call(self._with_conn, work, False)
+        """``work(conn)`` for a group of reads, on a worker thread, in one transaction: every read sees the
+        same snapshot (a turn's "was this update handled?" and "what is the user's state?" must agree,
+        whatever another process commits between them). Not serialised with this process's writes."""
+        return await self._call(self._with_conn, work, True)
 
     async def run_transaction(self, work: Callable[[Any], T]) -> T:
         """``work(conn)`` in one SERIALIZABLE transaction, run again if PostgreSQL aborts it for a conflict."""
@@ -473,7 +475,7 @@ class PgDatabase:
         def vacuum(conn: SyncConn) -> None:
             conn.raw.execute("VACUUM " + ", ".join(PERSONAL_TABLES))
 
-        await self.run(vacuum)
+        await self._call(self._with_conn, vacuum, False)  # VACUUM runs outside a transaction
         return (0, 0, 0)
 
     async def close(self) -> None:
