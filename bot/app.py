@@ -36,7 +36,7 @@ from .storage.windows import SqliteWindows
 from .templates import load_templates
 
 log = logging.getLogger(__name__)
-REPLY_LEASE = 60  # seconds a reply may be 'sending' in one process before another sends it (its process died)
+REPLY_LEASE = 30  # seconds a reply may be "sending" in one process before another sends it (its process died): past any send timeout
 
 
 @dataclass

@@ -319,3 +319,36 @@ async def test_a_dead_workers_replies_are_sent_by_another_after_their_lease_and_
     finally:
         await alive.close()
         await other.close()
+
+
+async def test_a_dead_workers_reply_the_owner_has_since_answered_past_is_dropped_not_sent_late(pg_server):
+    from bot.app import REPLY_LEASE
+    from bot.core.messages import Say
+
+    url = pg_server.new_database()
+    clock = ManualClock(start=1_780_000_000)
+    app = await build_app(Settings(database_url=url), clock=clock)
+    sent: list[tuple[str, str]] = []
+    try:
+        owner = Owner(app, "7101")
+        await owner.say("/start")  # a users row for chat 7101
+        await app.outbox.enqueue_replies(user_id=None, channel="telegram", chat_ref="7101", outputs=[Say("Old question")],
+                                         reply_to=None, now=int(clock.now()))
+        clock.advance(5)
+        await owner.say("2")  # the owner wrote again (another worker answered them)
+        clock.advance(REPLY_LEASE)
+        texts: list[str] = []
+
+        class Reading(Recorder):
+            async def reply(self, row) -> str:
+                texts.append(getattr(row.output, "text", ""))
+                return await super().reply(row)
+
+        app.replies.attach("telegram", Reading("late", sent))
+        assert await app.replies.recover() >= 0
+        await app.replies.retry_due()
+        await app.replies.settle()
+        assert "Old question" not in texts  # dropped: a question from before their last answer would only confuse
+        assert await app.db.fetchall("SELECT id FROM outbox WHERE kind = 'reply' AND status = 'sending'") == []
+    finally:
+        await app.close()

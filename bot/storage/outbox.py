@@ -509,9 +509,17 @@ class SqliteOutbox:
         """After a restart: replies not confirmed sent wait to be sent again. Returns their chats.
 
         ``lease``: only those taken more than ``lease`` seconds ago (several processes share the
-        outbox: a younger one is being sent by a live process, an older one's process died).
+        outbox: a younger one is being sent by a live process, an older one's process died); of
+        those, a reply to a user who has written since it was made is dropped, not sent late.
         """
         def work(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            if lease is not None:  # taken over late: a reply the user has since answered past would only confuse
+                conn.execute(
+                    "DELETE FROM outbox WHERE kind = 'reply' AND status IN ('sending', 'claimed') AND not_before <= ? "
+                    "AND EXISTS (SELECT 1 FROM users u WHERE u.channel = outbox.channel AND u.user_ref = outbox.chat_ref "
+                    "AND u.last_seen_at > outbox.created_at)",
+                    (now - lease,),
+                )
             taken_before = "AND not_before <= ? " if lease is not None else ""
             cur = conn.execute(
                 "UPDATE outbox SET status = 'pending', not_before = ? "
