@@ -94,10 +94,11 @@ def create_private(path: str) -> None:
     os.close(fd)
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """``(number, name, sql)`` for every migration shipped with the package, in order."""
+def migrations(folder: str = "migrations") -> list[tuple[int, str, str]]:
+    """``(number, name, sql)`` for every migration shipped with the package in ``folder``, in order
+    (``migrations`` for SQLite, ``migrations_pg`` for PostgreSQL)."""
     found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+    for entry in resources.files("bot.storage").joinpath(folder).iterdir():
         match = _MIGRATION_RE.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

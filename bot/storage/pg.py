@@ -28,11 +28,9 @@ import concurrent.futures
 import functools
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any, TypeVar
 
 from ..core.errors import StorageError
@@ -41,7 +39,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRIES = 8
 MIGRATION_LOCK = 7_345_901  # pg_advisory_lock key: "the schema is being migrated"
-_MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # The tables an owner's erasure changes (names, phone numbers, their messages and updates).
 PERSONAL_TABLES = ("users", "progress", "quiz_answers", "events", "outbox", "inbox", "leads", "lead_history",
                    "certificates", "startup_staff", "chat_inbound", "broadcast_drafts")
@@ -201,16 +198,9 @@ def _storage_error(exc: BaseException) -> StorageError:
 
 def migrations() -> list[tuple[int, str, str]]:
     """``(number, name, sql)`` of every PostgreSQL migration shipped with the package, in order."""
-    found = []
-    for entry in resources.files("bot.storage").joinpath("migrations_pg").iterdir():
-        match = _MIGRATION_RE.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise StorageError(f"PostgreSQL migrations must be numbered 1..N without gaps, found {numbers}")
-    return found
+    from .db import migrations as shipped
+
+    return shipped("migrations_pg")
 
 
 def schema_version() -> int:
