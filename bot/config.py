@@ -69,15 +69,6 @@ class Settings:
         return [s for s in (self.telegram_token, self.webhook_secret, self.whatsapp_token, self.whatsapp_app_secret,
                             self.whatsapp_verify_token, self.database_url, database_password(self.database_url)) if s]
 
-    @property
-    def database_name(self) -> str:
-        """Where the data is, for messages: the SQLite file, or the PostgreSQL server and database (no password)."""
-        if not self.database_url:
-            return str(self.database_path)
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.database_url)
-        return f"PostgreSQL {parts.hostname or 'local socket'}{parts.path or ''}"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:

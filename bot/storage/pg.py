@@ -386,10 +386,11 @@ class PgDatabase:
                     raise
                 await self._call(raw.execute, "COMMIT")
             finally:
-                try:
-                    await self._call(raw.execute, "ROLLBACK") if raw.info.transaction_status != 0 else None
-                except StorageError:
-                    pass
+                if raw.info.transaction_status != 0:  # a failed COMMIT or ROLLBACK left it in a transaction
+                    try:
+                        await self._call(raw.execute, "ROLLBACK")
+                    except StorageError:
+                        pass
                 self.pool.putconn(raw)
 
     # ---- schema ---------------------------------------------------------------------------------
