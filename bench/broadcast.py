@@ -38,7 +38,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,59 @@ def whatsapp_rows(db_path: Path, broadcast_id: int) -> tuple[int, int]:
         conn.close()
 
 
+async def deliver(api: Any, db_path: Path, broadcast_id: int, env: dict[str, str], result: Result, stamps: list[float],
+                  settle: Callable[[], Awaitable[None]], tick: Callable[[], None] = lambda: None) -> None:
+    """Run the bot process until the broadcast has no row left to send, SIGKILLing it ``result.kills``
+    times evenly spaced (and starting it again); ``settle`` runs before it is stopped."""
+    owners, rate = result.owners, result.rate
+    started = time.perf_counter()
+    bot = BotProcess("bot", api, db_path, env=env)
+    kill_points = [owners * (i + 1) / (result.kills + 1) for i in range(result.kills)]
+    result.peak_rss_mb = [0.0]
+    try:
+        while True:
+            await asyncio.sleep(0.25)
+            tick()
+            if bot.alive():
+                result.peak_rss_mb[-1] = bot.memory_mb()[1]
+            if kill_points and len(stamps) >= kill_points[0]:
+                kill_points.pop(0)
+                result.killed_at.append(len(stamps))
+                result.cpu_seconds += bot.cpu_seconds()
+                bot.proc.kill()  # SIGKILL: no cleanup of any kind
+                bot.proc.wait()
+                await asyncio.sleep(1.0)  # requests that were on the wire land
+                result.peak_rss_mb.append(0.0)
+                bot = BotProcess("bot", api, db_path, env=env)
+                continue
+            statuses = await asyncio.to_thread(outbox_statuses, db_path, broadcast_id)
+            if not any(statuses.get(s) for s in ("pending", "claimed", "sending")) and bot.alive() and stamps:
+                result.statuses = statuses
+                break
+            if time.perf_counter() - started > owners / rate * 3 + 120:
+                result.statuses = statuses
+                print(f"  gave up waiting: {statuses}", file=sys.stderr)
+                break
+        await settle()
+    finally:
+        if bot.alive():
+            result.cpu_seconds += bot.cpu_seconds()
+        await bot.stop()
+    result.wall = (stamps[-1] - stamps[0]) if stamps else 0.0
+
+
+def tally(result: Result, received: dict[Any, int], stamps: list[float], db_path: Path, broadcast_id: int,
+          key: Callable[[str], Any]) -> None:
+    """Delivered, duplicates, missed, the sustained rate, and which rows in doubt had arrived (``key``: chat ref → owner)."""
+    result.delivered = len(stamps)
+    result.duplicates = sum(1 for n in received.values() if n > 1)
+    result.missed = result.owners - len(received)
+    result.sustained = sustained_rate(stamps, result.kills)
+    doubt = unknown_chats(db_path, broadcast_id)
+    result.in_doubt = len(doubt)
+    result.in_doubt_reached = sum(1 for chat in doubt if received.get(key(chat)))
+
+
 async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
     """One run: seed, enqueue, deliver through the bot process (SIGKILLed ``kills`` times)."""
     result = Result(owners, rate, kills)
@@ -229,47 +282,10 @@ async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
     async with BenchStandin(TOKEN, rate_limit=rate) as api:
         watch(api, owners, on_admin, on_owner)
         env = {"BROADCAST_RATE": str(rate), "ADMIN_IDS": str(ADMIN)}
-        started = time.perf_counter()
-        bot = BotProcess("bot", api, db_path, env=env)
-        kill_points = [owners * (i + 1) / (kills + 1) for i in range(kills)]
-        try:
-            while True:
-                await asyncio.sleep(0.25)
-                api.forget_calls()
-                if bot.alive():
-                    result.peak_rss_mb[-1:] = [bot.memory_mb()[1]] if result.peak_rss_mb else [bot.memory_mb()[1]]
-                if kill_points and len(stamps) >= kill_points[0]:
-                    kill_points.pop(0)
-                    result.killed_at.append(len(stamps))
-                    result.cpu_seconds += bot.cpu_seconds()
-                    bot.proc.kill()  # SIGKILL: no cleanup of any kind
-                    bot.proc.wait()
-                    await asyncio.sleep(1.0)  # requests that were on the wire land
-                    result.peak_rss_mb.append(0.0)
-                    bot = BotProcess("bot", api, db_path, env=env)
-                    continue
-                statuses = await asyncio.to_thread(outbox_statuses, db_path, broadcast_id)
-                if not any(statuses.get(s) for s in ("pending", "claimed", "sending")) and bot.alive() and stamps:
-                    result.statuses = statuses
-                    break
-                if time.perf_counter() - started > owners / rate * 3 + 120:
-                    result.statuses = statuses
-                    print(f"  gave up waiting: {statuses}", file=sys.stderr)
-                    break
-            await asyncio.sleep(3.5)  # one more status edit
-        finally:
-            if bot.alive():
-                result.cpu_seconds += bot.cpu_seconds()
-            await bot.stop()
-        result.wall = (stamps[-1] - stamps[0]) if stamps else 0.0
+        await deliver(api, db_path, broadcast_id, env, result, stamps, lambda: asyncio.sleep(3.5),  # one more status edit
+                      tick=api.forget_calls)
         result.rejected_429 = api.stats.rejected_429
-    result.delivered = len(stamps)
-    result.duplicates = sum(1 for n in received.values() if n > 1)
-    result.missed = owners - len(received)
-    result.sustained = sustained_rate(stamps, kills)
-    doubt = unknown_chats(db_path, broadcast_id)
-    result.in_doubt = len(doubt)
-    result.in_doubt_reached = sum(1 for chat in doubt if received.get(int(chat)))
+    tally(result, received, stamps, db_path, broadcast_id, int)
     return result
 
 
@@ -308,52 +324,18 @@ async def run_whatsapp(owners: int, rate: float, kills: int, work: Path, outside
             "WHATSAPP_APP_SECRET": api.app_secret, "WHATSAPP_VERIFY_TOKEN": "bench-verify", "WHATSAPP_API_BASE_URL": api.base_url,
             "WHATSAPP_PORT": str(port), "WEBHOOK_LISTEN": "127.0.0.1", "WHATSAPP_RATE": str(rate),
         }
-        started = time.perf_counter()
-        bot = BotProcess("bot", api, db_path, env=env)  # type: ignore[arg-type] - token and base_url are all it reads
-        kill_points = [owners * (i + 1) / (kills + 1) for i in range(kills)]
-        try:
-            while True:
+
+        async def last_statuses_land() -> None:
+            for _ in range(40 if statuses else 0):
+                if api.statuses_pending() == 0:
+                    break
                 await asyncio.sleep(0.25)
-                if bot.alive():
-                    result.peak_rss_mb[-1:] = [bot.memory_mb()[1]]
-                if kill_points and len(stamps) >= kill_points[0]:
-                    kill_points.pop(0)
-                    result.killed_at.append(len(stamps))
-                    result.cpu_seconds += bot.cpu_seconds()
-                    bot.proc.kill()  # SIGKILL: no cleanup of any kind
-                    bot.proc.wait()
-                    await asyncio.sleep(1.0)
-                    result.peak_rss_mb.append(0.0)
-                    bot = BotProcess("bot", api, db_path, env=env)  # type: ignore[arg-type]
-                    continue
-                statuses_now = await asyncio.to_thread(outbox_statuses, db_path, broadcast_id)
-                if not any(statuses_now.get(s) for s in ("pending", "claimed", "sending")) and bot.alive() and stamps:
-                    result.statuses = statuses_now
-                    break
-                if time.perf_counter() - started > owners / rate * 3 + 120:
-                    result.statuses = statuses_now
-                    print(f"  gave up waiting: {statuses_now}", file=sys.stderr)
-                    break
-            if statuses:  # the last statuses land
-                for _ in range(40):
-                    if api._statuses is not None and api._statuses.empty():
-                        break
-                    await asyncio.sleep(0.25)
-                await asyncio.sleep(1.0)
-        finally:
-            if bot.alive():
-                result.cpu_seconds += bot.cpu_seconds()
-            await bot.stop()
-        result.wall = (stamps[-1] - stamps[0]) if stamps else 0.0
+            await asyncio.sleep(1.0)
+
+        await deliver(api, db_path, broadcast_id, env, result, stamps, last_statuses_land)
         result.rejected_429 = api.rejected_rate
         result.statuses_posted, result.status_retries = api.statuses_posted, api.status_retries
-    result.delivered = len(stamps)
-    result.duplicates = sum(1 for n in received.values() if n > 1)
-    result.missed = owners - len(received)
-    result.sustained = sustained_rate(stamps, kills)
-    doubt = unknown_chats(db_path, broadcast_id)
-    result.in_doubt = len(doubt)
-    result.in_doubt_reached = sum(1 for chat in doubt if received.get(chat))
+    tally(result, received, stamps, db_path, broadcast_id, str)
     _, result.delivered_rows = whatsapp_rows(db_path, broadcast_id)
     return result
 

@@ -128,6 +128,10 @@ class BenchWhatsApp(WhatsAppStandin):
             self._poster.cancel()
         await super().__aexit__(*exc)
 
+    def statuses_pending(self) -> int:
+        """Statuses not yet taken by the bot's webhook."""
+        return self._statuses.qsize() if self._statuses is not None else 0
+
     async def _messages(self, request: web.Request) -> web.Response:
         if self.bucket.take(time.monotonic()):
             self.rejected_rate += 1
