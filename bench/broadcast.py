@@ -6,6 +6,8 @@
     .venv/bin/python bench/broadcast.py --full --kill    # SIGKILL the bot halfway, start it again
     .venv/bin/python bench/broadcast.py --whatsapp --quick --kill   # WhatsApp: 3,000 @ 80/s, < 1 min
     .venv/bin/python bench/broadcast.py --whatsapp --full --kill    # WhatsApp: 1,00,000 @ 80/s, ~22 min
+    .venv/bin/python bench/broadcast.py --postgres --quick --kill   # 2 workers on PostgreSQL, the sender SIGKILLed
+    .venv/bin/python bench/broadcast.py --postgres --full --kill    # the same with 1,00,000 @ 300/s, ~6 min
 
 A Bot API stand-in runs in this process and answers 429 past ``--rate`` messages a second (its
 flood control: a token bucket of one second's worth). A database is seeded with ``--owners``
@@ -26,6 +28,13 @@ bot's WHATSAPP_RATE), posts a "delivered" status back to the bot's webhook for e
 Meta does: the bot stores each one while it sends), and enforces the 24-hour window. The owners
 are WhatsApp owners; ``--outside`` of them (default 20%) last wrote more than 24 hours ago, so
 theirs goes as the approved ``module_invitation`` template instead of the text.
+
+With ``--postgres`` (Telegram) the database is a throwaway PostgreSQL server (``tests/pg_server.py``;
+the owners are seeded into SQLite and moved with ``saathi migrate-to``'s copy) and ``--workers``
+bot processes (default 2) share it in webhook mode. One of them holds the cluster-wide lock and
+sends; ``--kill`` SIGKILLs *that one* halfway (found by its PostgreSQL session, which holds the
+advisory lock) and starts it again a second later as a standby. Printed besides: the takeover
+gap (from the SIGKILL to the next message, sent by the standby) and the sustained rate without it.
 """
 
 from __future__ import annotations
@@ -86,6 +95,40 @@ class Result:
     statuses_posted: int = 0
     status_retries: int = 0
     delivered_rows: int = 0
+    workers: int = 1
+    engine: str = "SQLite"
+    takeover: list[float] = field(default_factory=list)  # seconds from each SIGKILL to the next message
+
+
+class Store:
+    """The bench's database, read while the bot writes: a SQLite file (read-only; WAL allows it) or,
+    with ``url``, a PostgreSQL database (the file is then only the bot process's working folder)."""
+
+    def __init__(self, path: Path, url: str = ""):
+        self.path, self.url = path, url
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """The rows of one SELECT (``?`` placeholders)."""
+        if self.url:
+            import psycopg
+
+            with psycopg.connect(self.url) as conn:
+                return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def settings(self, rate: float) -> Settings:
+        """The settings that open this database."""
+        return Settings(database_path=self.path, database_url=self.url, broadcast_rate=rate)
+
+    def sender(self) -> str | None:
+        """PostgreSQL: the ``PGAPPNAME`` of the worker holding the cluster-wide lock (the one sending)."""
+        rows = self.query("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                          "WHERE l.locktype = 'advisory' AND l.granted AND starts_with(a.application_name, 'worker-')")
+        return rows[0][0] if rows else None
 
 
 def owner_counter() -> tuple[dict[int, int], list[float], Callable[[str, Any, float], None]]:
@@ -120,43 +163,63 @@ def in_window(i: int, outside: float) -> bool:
     return random.Random(i).random() >= outside
 
 
+USER_INSERT = (
+    "INSERT INTO users (channel, user_ref, lang, state, profile, consent, consent_at, onboarded_at, first_seen_at, last_seen_at) "
+    "VALUES (?, ?, ?, '{\"flow\": \"menu\", \"step\": \"\", \"seq\": 1}', ?, 'given', ?, ?, ?, ?)"
+)
+
+
+def owner_rows(owners: int, channel: str, now: int) -> list[tuple]:
+    """``owners`` owners (70% Hindi) who gave consent and finished onboarding: rows for ``USER_INSERT``."""
+    rng = random.Random(11)
+    ref = whatsapp_number if channel == "whatsapp" else (lambda i: str(FIRST_OWNER + i))
+    return [
+        (channel, ref(i), "hi" if rng.random() < 0.7 else "en",
+         json.dumps({"state": rng.choice(STATES), "sector": rng.choice(SECTORS)}), now, now, now, now)
+        for i in range(owners)
+    ]
+
+
 def seed(path: Path, owners: int, channel: str = "telegram", outside: float = 0.0) -> None:
-    """``owners`` owners (70% Hindi) who gave consent and finished onboarding, in one transaction.
+    """The owners (``owner_rows``) in one transaction.
 
     On WhatsApp each also has their last inbound message: just now, or two days ago for the
     ``outside`` share (the window the bot keeps; the stand-in is told the same).
     """
-    rng = random.Random(11)
     now = int(time.time())
-    ref = whatsapp_number if channel == "whatsapp" else (lambda i: str(FIRST_OWNER + i))
     conn = sqlite3.connect(path)
     with conn:
-        conn.executemany(
-            "INSERT INTO users (channel, user_ref, lang, state, profile, consent, consent_at, onboarded_at, first_seen_at, last_seen_at) "
-            "VALUES (?, ?, ?, '{\"flow\": \"menu\", \"step\": \"\", \"seq\": 1}', ?, 'given', ?, ?, ?, ?)",
-            (
-                (
-                    channel, ref(i), "hi" if rng.random() < 0.7 else "en",
-                    json.dumps({"state": rng.choice(STATES), "sector": rng.choice(SECTORS)}), now, now, now, now,
-                )
-                for i in range(owners)
-            ),
-        )
+        conn.executemany(USER_INSERT, owner_rows(owners, channel, now))
         if channel == "whatsapp":
             conn.executemany(
                 "INSERT OR REPLACE INTO chat_inbound (channel, chat_ref, last_at) VALUES ('whatsapp', ?, ?)",
-                ((ref(i), now if in_window(i, outside) else now - 2 * 86400) for i in range(owners)),
+                ((whatsapp_number(i), now if in_window(i, outside) else now - 2 * 86400) for i in range(owners)),
             )
     conn.close()
 
 
-async def prepare(db_path: Path, owners: int, rate: float, result: Result, channel: str = "telegram",
+async def seed_postgres(url: str, owners: int) -> None:
+    """The same Telegram owners in a PostgreSQL database, through the bot's own driver (migrated first)."""
+    from bot.storage.pg import PgDatabase
+
+    rows = owner_rows(owners, "telegram", int(time.time()))
+    db = await PgDatabase.open(url)
+    try:
+        await db.run_transaction(lambda conn: [conn.executemany(USER_INSERT, rows[i:i + 5000]) for i in range(0, len(rows), 5000)])
+    finally:
+        await db.close()
+
+
+async def prepare(store: Store, owners: int, rate: float, result: Result, channel: str = "telegram",
                   outside: float = 0.0) -> int:
     """Migrate and seed the database, time the preview counts, create the broadcast; its id."""
-    app = await build_app(Settings(database_path=db_path, broadcast_rate=rate))
-    await app.close()
-    seed(db_path, owners, channel, outside)
-    app = await build_app(Settings(database_path=db_path, broadcast_rate=rate))
+    if store.url:
+        await seed_postgres(store.url, owners)
+    else:
+        app = await build_app(Settings(database_path=store.path, broadcast_rate=rate))
+        await app.close()
+        seed(store.path, owners, channel, outside)
+    app = await build_app(store.settings(rate))
     app.broadcasts.channels = (channel,)
     try:
         started = time.perf_counter()
@@ -179,69 +242,70 @@ async def prepare(db_path: Path, owners: int, rate: float, result: Result, chann
         await app.close()
 
 
-def outbox_statuses(db_path: Path, broadcast_id: int) -> dict[str, int]:
-    """The broadcast's outbox rows by status (read while the bot writes: WAL allows it)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute(
-            "SELECT status, COUNT(*) FROM outbox WHERE batch_id = ? AND kind = 'broadcast' GROUP BY status", (broadcast_id,)
-        ).fetchall()
-        return dict(rows)
-    finally:
-        conn.close()
+def outbox_statuses(store: Store, broadcast_id: int) -> dict[str, int]:
+    """The broadcast's outbox rows by status."""
+    return dict(store.query(
+        "SELECT status, COUNT(*) FROM outbox WHERE batch_id = ? AND kind = 'broadcast' GROUP BY status", (broadcast_id,)))
 
 
-def unknown_chats(db_path: Path, broadcast_id: int) -> list[str]:
+def unknown_chats(store: Store, broadcast_id: int) -> list[str]:
     """Chats whose row a crash left in doubt."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT chat_ref FROM outbox WHERE batch_id = ? AND kind = 'broadcast' AND status = 'unknown'", (broadcast_id,)
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-    finally:
-        conn.close()
+    rows = store.query("SELECT chat_ref FROM outbox WHERE batch_id = ? AND kind = 'broadcast' AND status = 'unknown'",
+                       (broadcast_id,))
+    return [str(r[0]) for r in rows]
 
 
-def whatsapp_rows(db_path: Path, broadcast_id: int) -> tuple[int, int]:
+def whatsapp_rows(store: Store, broadcast_id: int) -> tuple[int, int]:
     """(rows that went as a template, rows whose "delivered" status the bot stored)."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(
-            "SELECT COUNT(template), COUNT(*) FILTER (WHERE delivery = 'delivered') FROM outbox "
-            "WHERE batch_id = ? AND kind = 'broadcast'", (broadcast_id,)
-        ).fetchone()
-    finally:
-        conn.close()
+    return store.query("SELECT COUNT(template), COUNT(*) FILTER (WHERE delivery = 'delivered') FROM outbox "
+                       "WHERE batch_id = ? AND kind = 'broadcast'", (broadcast_id,))[0]
 
 
-async def deliver(api: Any, db_path: Path, broadcast_id: int, env: dict[str, str], result: Result, stamps: list[float],
-                  settle: Callable[[], Awaitable[None]], tick: Callable[[], None] = lambda: None) -> None:
-    """Run the bot process until the broadcast has no row left to send, SIGKILLing it ``result.kills``
-    times evenly spaced (and starting it again); ``settle`` runs before it is stopped."""
+async def deliver(api: Any, store: Store, broadcast_id: int, envs: list[dict[str, str]], result: Result,
+                  stamps: list[float], settle: Callable[[], Awaitable[None]], tick: Callable[[], None] = lambda: None) -> None:
+    """Run one bot process per ``envs`` until the broadcast has no row left to send, SIGKILLing the
+    sender ``result.kills`` times evenly spaced (and starting it again); ``settle`` runs before they stop.
+
+    Several processes share a PostgreSQL database: the first is started alone and holds the
+    cluster-wide lock before the others start, so they are its standbys; the one SIGKILLed is the
+    one that holds the lock then."""
     owners, rate = result.owners, result.rate
     started = time.perf_counter()
-    bot = BotProcess("bot", api, db_path, env=env)
+    bots: list[BotProcess] = []
     kill_points = [owners * (i + 1) / (result.kills + 1) for i in range(result.kills)]
-    result.peak_rss_mb = [0.0]
+    result.peak_rss_mb = [0.0] * len(envs)
+    peak = list(range(len(envs)))  # the slot of result.peak_rss_mb each process reports to
+    killed: float | None = None
     try:
+        for n, env in enumerate(envs):
+            bots.append(BotProcess("bot", api, store.path, env=env))
+            while n == 0 and len(envs) > 1 and await asyncio.to_thread(store.sender) is None:
+                await asyncio.sleep(0.1)
         while True:
             await asyncio.sleep(0.25)
             tick()
-            if bot.alive():
-                result.peak_rss_mb[-1] = bot.memory_mb()[1]
+            for n, bot in enumerate(bots):
+                if bot.alive():
+                    result.peak_rss_mb[peak[n]] = max(result.peak_rss_mb[peak[n]], bot.memory_mb()[1])
+            if killed is not None and stamps and stamps[-1] > killed:
+                result.takeover.append(min(s for s in stamps[-2000:] if s > killed) - killed)
+                killed = None
             if kill_points and len(stamps) >= kill_points[0]:
                 kill_points.pop(0)
+                sender = await asyncio.to_thread(store.sender) if len(bots) > 1 else None
+                n = next((i for i, env in enumerate(envs) if env.get("PGAPPNAME") == sender), 0)
                 result.killed_at.append(len(stamps))
-                result.cpu_seconds += bot.cpu_seconds()
-                bot.proc.kill()  # SIGKILL: no cleanup of any kind
-                bot.proc.wait()
+                result.cpu_seconds += bots[n].cpu_seconds()
+                bots[n].proc.kill()  # SIGKILL: no cleanup of any kind
+                killed = time.perf_counter()  # the clock of the stand-in's stamps
+                bots[n].proc.wait()
                 await asyncio.sleep(1.0)  # requests that were on the wire land
                 result.peak_rss_mb.append(0.0)
-                bot = BotProcess("bot", api, db_path, env=env)
+                peak[n] = len(result.peak_rss_mb) - 1
+                bots[n] = BotProcess("bot", api, store.path, env=envs[n])
                 continue
-            statuses = await asyncio.to_thread(outbox_statuses, db_path, broadcast_id)
-            if not any(statuses.get(s) for s in ("pending", "claimed", "sending")) and bot.alive() and stamps:
+            statuses = await asyncio.to_thread(outbox_statuses, store, broadcast_id)
+            if not any(statuses.get(s) for s in ("pending", "claimed", "sending")) and all(b.alive() for b in bots) and stamps:
                 result.statuses = statuses
                 break
             if time.perf_counter() - started > owners / rate * 3 + 120:
@@ -250,29 +314,31 @@ async def deliver(api: Any, db_path: Path, broadcast_id: int, env: dict[str, str
                 break
         await settle()
     finally:
-        if bot.alive():
-            result.cpu_seconds += bot.cpu_seconds()
-        await bot.stop()
+        for bot in bots:
+            if bot.alive():
+                result.cpu_seconds += bot.cpu_seconds()
+            await bot.stop()
     result.wall = (stamps[-1] - stamps[0]) if stamps else 0.0
 
 
-def tally(result: Result, received: dict[Any, int], stamps: list[float], db_path: Path, broadcast_id: int,
+def tally(result: Result, received: dict[Any, int], stamps: list[float], store: Store, broadcast_id: int,
           key: Callable[[str], Any]) -> None:
     """Delivered, duplicates, missed, the sustained rate, and which rows in doubt had arrived (``key``: chat ref → owner)."""
     result.delivered = len(stamps)
     result.duplicates = sum(1 for n in received.values() if n > 1)
     result.missed = result.owners - len(received)
     result.sustained = sustained_rate(stamps, result.kills)
-    doubt = unknown_chats(db_path, broadcast_id)
+    doubt = unknown_chats(store, broadcast_id)
     result.in_doubt = len(doubt)
     result.in_doubt_reached = sum(1 for chat in doubt if received.get(key(chat)))
 
 
-async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
-    """One run: seed, enqueue, deliver through the bot process (SIGKILLed ``kills`` times)."""
-    result = Result(owners, rate, kills)
-    db_path = work / f"bench-{owners}-{int(rate)}.sqlite3"
-    broadcast_id = await prepare(db_path, owners, rate, result)
+async def run(owners: int, rate: float, kills: int, work: Path, url: str = "", workers: int = 1) -> Result:
+    """One run: seed, enqueue, deliver through the bot process(es) (the sender SIGKILLed ``kills`` times);
+    with ``url`` on that PostgreSQL database, ``workers`` processes in webhook mode."""
+    result = Result(owners, rate, kills, workers=workers, engine="PostgreSQL" if url else "SQLite")
+    store = Store(work / f"bench-{owners}-{int(rate)}.sqlite3", url)
+    broadcast_id = await prepare(store, owners, rate, result)
     received, stamps, on_owner = owner_counter()
 
     def on_admin(kind: str, message, at: float) -> None:
@@ -282,10 +348,15 @@ async def run(owners: int, rate: float, kills: int, work: Path) -> Result:
     async with BenchStandin(TOKEN, rate_limit=rate) as api:
         watch(api, owners, on_admin, on_owner)
         env = {"BROADCAST_RATE": str(rate), "ADMIN_IDS": str(ADMIN)}
-        await deliver(api, db_path, broadcast_id, env, result, stamps, lambda: asyncio.sleep(3.5),  # one more status edit
+        envs = [env]
+        if url:  # webhook mode (no two processes poll one token), each on its own port, as behind a load balancer
+            envs = [{**env, "DATABASE_URL": url, "PGAPPNAME": f"worker-{n}", "WEBHOOK_URL": "https://bench.example/telegram",
+                     "WEBHOOK_SECRET": "bench-broadcast-secret", "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(free_port())}
+                    for n in range(workers)]
+        await deliver(api, store, broadcast_id, envs, result, stamps, lambda: asyncio.sleep(3.5),  # one more status edit
                       tick=api.forget_calls)
         result.rejected_429 = api.stats.rejected_429
-    tally(result, received, stamps, db_path, broadcast_id, int)
+    tally(result, received, stamps, store, broadcast_id, int)
     return result
 
 
@@ -301,8 +372,8 @@ def free_port() -> int:
 async def run_whatsapp(owners: int, rate: float, kills: int, work: Path, outside: float, statuses: bool) -> Result:
     """One WhatsApp run: seed WhatsApp owners, enqueue, deliver through a WhatsApp-only bot process."""
     result = Result(owners, rate, kills, channel="whatsapp")
-    db_path = work / f"bench-wa-{owners}-{int(rate)}.sqlite3"
-    broadcast_id = await prepare(db_path, owners, rate, result, "whatsapp", outside)
+    store = Store(work / f"bench-wa-{owners}-{int(rate)}.sqlite3")
+    broadcast_id = await prepare(store, owners, rate, result, "whatsapp", outside)
     received: dict[str, int] = {}
     stamps: list[float] = []
 
@@ -332,11 +403,11 @@ async def run_whatsapp(owners: int, rate: float, kills: int, work: Path, outside
                 await asyncio.sleep(0.25)
             await asyncio.sleep(1.0)
 
-        await deliver(api, db_path, broadcast_id, env, result, stamps, last_statuses_land)
+        await deliver(api, store, broadcast_id, [env], result, stamps, last_statuses_land)
         result.rejected_429 = api.rejected_rate
         result.statuses_posted, result.status_retries = api.statuses_posted, api.status_retries
-    tally(result, received, stamps, db_path, broadcast_id, str)
-    _, result.delivered_rows = whatsapp_rows(db_path, broadcast_id)
+    tally(result, received, stamps, store, broadcast_id, str)
+    _, result.delivered_rows = whatsapp_rows(store, broadcast_id)
     return result
 
 
@@ -358,12 +429,17 @@ def report(r: Result) -> None:
     """Print one run's numbers."""
     n = lambda v: f"{v:,}"  # noqa: E731
     setting = "BROADCAST_RATE" if r.channel == "telegram" else "WHATSAPP_RATE"
-    print(f"\n== {r.channel}: {n(r.owners)} owners at {r.rate:g}/s (stand-in limit {r.rate:g}/s, bot {setting}={r.rate:g})"
-          + (" — SIGKILL at " + ", ".join(f"{k:,}" for k in r.killed_at) + " delivered, restarted each time" if r.kills else ""))
+    where = f", {r.workers} worker{'s' if r.workers > 1 else ''} on PostgreSQL" if r.engine == "PostgreSQL" else ""
+    print(f"\n== {r.channel}{where}: {n(r.owners)} owners at {r.rate:g}/s (stand-in limit {r.rate:g}/s, bot {setting}={r.rate:g})"
+          + (" — SIGKILL at " + ", ".join(f"{k:,}" for k in r.killed_at) + " delivered, restarted each time"
+             + (" (the sender, each time)" if r.workers > 1 else "") if r.kills else ""))
     print(f"  preview count, all {n(r.owners)} owners:   {r.count_seconds * 1000:8.1f} ms")
     print(f"  preview count, 3-condition segment:   {r.segment_count_seconds * 1000:8.1f} ms")
     print(f"  enqueue (one INSERT … SELECT):        {r.enqueue_seconds * 1000:8.1f} ms")
     print(f"  sustained send rate:                  {r.sustained:8.1f} /s = {r.sustained / r.rate:.1%} of the limit")
+    if r.takeover:
+        print(f"  SIGKILL to the next message:          " + ", ".join(f"{t:.1f} s" for t in r.takeover)
+              + ("  (sent by the standby)" if r.workers > 1 else "  (the restarted process)"))
     print(f"  bot CPU per message:                  {r.cpu_seconds / max(1, r.delivered) * 1000:8.2f} ms  "
           f"({r.cpu_seconds:.1f} s in all, start-up and idle included)")
     print(f"  first to last message:                {r.wall:8.1f} s")
@@ -396,6 +472,8 @@ async def main() -> None:
     parser.add_argument("--whatsapp", action="store_true", help="on WhatsApp alone: 3,000 @ 80/s (--full: 1,00,000)")
     parser.add_argument("--outside", type=float, default=0.2, help="WhatsApp: share of owners outside the 24-hour window")
     parser.add_argument("--no-statuses", action="store_true", help="WhatsApp: post no delivery statuses back")
+    parser.add_argument("--postgres", action="store_true", help="Telegram on a throwaway PostgreSQL server, several workers")
+    parser.add_argument("--workers", type=int, default=2, help="--postgres: bot processes sharing the database")
     args = parser.parse_args()
     kills = args.kills or int(args.kill)
     if args.whatsapp:
@@ -412,6 +490,14 @@ async def main() -> None:
         for owners, rate in runs:
             if args.whatsapp:
                 report(await run_whatsapp(owners, rate, kills, Path(tmp), args.outside, not args.no_statuses))
+            elif args.postgres:
+                from tests.pg_server import PgServer
+
+                server = PgServer().start()
+                try:
+                    report(await run(owners, rate, kills, Path(tmp), server.new_database(), args.workers))
+                finally:
+                    server.stop()
             else:
                 report(await run(owners, rate, kills, Path(tmp)))
 
