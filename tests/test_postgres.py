@@ -198,7 +198,7 @@ async def test_two_workers_share_the_outbox_one_sends_and_the_standby_takes_over
 
     monkeypatch.setattr(runtime_module, "LEADER_RETRY", 0.2)
     url = pg_server.new_database()
-    settings = Settings(database_url=url, telegram_token="123:abc", broadcast_rate=40.0)
+    settings = Settings(database_url=url, telegram_token="123:abc", broadcast_rate=10.0)  # slow: the sender stops mid-queue
     apps = [await build_app(settings), await build_app(settings)]
     sent: list[tuple[str, str]] = []
     runtimes = []
@@ -226,7 +226,7 @@ async def test_two_workers_share_the_outbox_one_sends_and_the_standby_takes_over
         assert {who for who, _ in sent} == {first}  # the standby sends nothing while the other holds the lock
         await leader.stop()  # the sender goes away mid-queue
         await (apps[0] if leader is runtimes[0] else apps[1]).close()
-        for _ in range(200):
+        for _ in range(300):
             if len({chat for _, chat in sent}) == 40:
                 break
             await asyncio.sleep(0.05)
