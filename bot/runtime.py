@@ -461,7 +461,11 @@ class BotProcess:
                                         lists=lists, phones=phones, identities=SqliteIdentities(app.db),
                                         admin_numbers=s.whatsapp_admin_numbers)
 
+        if getattr(app.db, "engine", "sqlite") == "postgresql":  # maybe several workers: one queue per user
+            self.whatsapp.locks = app.db.user_locks()
+
         async def receive() -> None:
+            self._closers.append(self.whatsapp.close)  # after the server below has stopped taking messages
             self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port)
             self._closers.append(self.whatsapp_runner.cleanup)
 

@@ -349,3 +349,68 @@ async def test_a_dead_workers_reply_the_owner_has_since_answered_past_is_dropped
         assert await app.db.fetchall("SELECT id FROM outbox WHERE kind = 'reply' AND status = 'sending'") == []
     finally:
         await app.close()
+
+
+async def test_whatsapp_messages_of_one_owner_at_two_workers_are_handled_once_each_in_the_order_sent(pg_server, monkeypatch):
+    """Meta does not order its deliveries and the load balancer spreads them: an owner's later message
+    reaches worker B before the earlier one reaches worker A, while a third worker is mid-turn for
+    that owner (it holds their lock) and then dies. Both webhooks are answered once the messages are
+    stored; the sweep hands the owner's queue to a live worker, which answers them once each, in the
+    order the owner sent them (the name first, then the business)."""
+    from bot.channels import whatsapp as wa_module
+    from bot.runtime import BotProcess
+    from tests.test_whatsapp import approved_templates
+    from tests.whatsapp_standin import WhatsAppStandin
+
+    monkeypatch.setattr(wa_module, "INBOX_SWEEP", 0.2)
+    monkeypatch.setattr(wa_module, "INBOX_STALE", 0.5)
+    url = pg_server.new_database()
+    owner = "919812345678"
+    async with WhatsAppStandin(approved=approved_templates()) as api:
+        settings = Settings(database_url=url, whatsapp_token=api.token, whatsapp_phone_number_id=api.phone_number_id,
+                            whatsapp_app_secret=api.app_secret, whatsapp_verify_token="verify-1", whatsapp_api_base_url=api.base_url,
+                            webhook_listen="127.0.0.1", whatsapp_port=0)
+        workers = [BotProcess(settings, background=False), BotProcess(settings, background=False)]
+        for worker in workers:
+            await worker.start()
+        urls = ["http://%s:%d/whatsapp" % worker.whatsapp_runner.addresses[0][:2] for worker in workers]
+
+        async def says(n: int, text: str, sent_at: int, message_id: str) -> int:
+            api.webhook_url = urls[n]
+            body = api.notification(owner, {"id": message_id, "type": "text", "text": {"body": text}, "timestamp": str(sent_at)})
+            return await api.post(body)
+
+        async def messages(count: int) -> list:
+            for _ in range(200):
+                if len(api.messages(owner)) >= count:
+                    break
+                await asyncio.sleep(0.05)
+            return api.messages(owner)
+
+        try:
+            now = int(time.time())
+            for n, text in enumerate(FIRST_STEPS[:3]):  # /start, English, consent: now asked for their name
+                assert await says(0, text, now - 60 + n, f"wamid.{n}") == 200
+                await messages(n + 1)
+            asked = len(api.messages(owner))
+            third = pg.UserLocks(url)  # a worker in the middle of a turn for this owner
+            assert await third.try_lock(f"whatsapp-user:{owner}")
+            assert await says(1, "Asha Handicrafts", now, "wamid.late") == 200  # sent second, arrives first
+            assert await says(0, "Asha Devi", now - 1, "wamid.early") == 200
+            stored = await workers[0].app.db.fetchall("SELECT update_id FROM inbox WHERE chat_ref = ? ORDER BY id", (owner,))
+            assert [r[0] for r in stored] == ["wamid.late", "wamid.early"]  # durable, and nobody answered yet
+            await asyncio.sleep(0.8)
+            assert len(api.messages(owner)) == asked
+            await third.close()  # that worker dies: its lock goes with its connection
+            sent = await messages(asked + 2)
+            await asyncio.sleep(0.6)  # a second answer to either would arrive by now
+            assert len(api.messages(owner)) == asked + 2, [m.text for m in sent[asked:]]
+            row = await workers[1].app.db.fetchone("SELECT profile, turns FROM users WHERE user_ref = ?", (owner,))
+            profile = json.loads(row[0])
+            assert (profile["owner_name"], profile["business_name"]) == ("Asha Devi", "Asha Handicrafts")
+            assert row[1] == 5  # one turn per message, none twice
+            assert await workers[0].app.db.fetchall("SELECT update_id FROM inbox WHERE chat_ref = ?", (owner,)) == []
+            assert api.refusals == []
+        finally:
+            for worker in workers:
+                await worker.stop()

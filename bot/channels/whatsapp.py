@@ -103,6 +103,8 @@ MORE = N_("More…")
 MORE_BODY = N_("More choices: {first}–{last} of {total}")
 TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
 EARLIER = N_("That button is from an earlier message. Please use the latest one.")
+INBOX_SWEEP = 5.0  # several workers: seconds between looks for stored messages nobody is handling
+INBOX_STALE = 10.0  # ... stored this long ago (a worker died holding them, or the one that holds them quit)
 REPLY_GRACE = 5.0  # seconds the webhook's answer waits for a turn's replies to go out (they go on after it)
 VERIFY_GUESSES = 5  # wrong verify tokens one address may send in VERIFY_WINDOW before it gets 429
 VERIFY_WINDOW = 60.0
@@ -687,6 +689,14 @@ async def _health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+def _sent_order(item: InboxItem) -> int:
+    """A stored message's place in its user's queue: WhatsApp's timestamp (seconds; ties go as stored)."""
+    try:
+        return int(json.loads(item.payload)["message"].get("timestamp") or 0)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 0
+
+
 class WhatsAppChannel:
     """Receives the webhook, hands each message to the dispatcher, renders the replies."""
 
@@ -709,6 +719,11 @@ class WhatsAppChannel:
         self.phone_number_id = phone_number_id
         self.clock: Callable[[], float] = time.monotonic  # for the verify throttle
         self._wrong: dict[str, deque[float]] = {}  # address → times of its recent wrong verify tokens
+        # Several workers on one database (PostgreSQL): bot.storage.pg.UserLocks, one queue per user (``drain``)
+        self.locks: Any = None
+        self._draining: set[str] = set()  # users whose queue this process is draining now
+        self._again: set[str] = set()  # ... and for whom a message came in meanwhile
+        self._sweeper: asyncio.Task | None = None
 
     def web_app(self, path: str = WEBHOOK_PATH) -> web.Application:
         """The aiohttp app: GET ``path`` (verification), POST ``path`` (messages), GET /health."""
@@ -803,8 +818,12 @@ class WhatsAppChannel:
                 await self.windows.inbound(CHANNEL, {wa_id for wa_id, _, _ in raw})
             except Exception as exc:  # noqa: BLE001 - the messages are stored: answering them matters more
                 log.warning("WhatsApp window not recorded (%s)", type(exc).__name__)
-        for item in items:
-            await self.handle_stored(item)
+        if self.locks is None:
+            for item in items:
+                await self.handle_stored(item)
+        else:
+            for ref in dict.fromkeys(item.chat_ref for item in items):
+                await self.drain(ref)
         if self.windows is not None and statuses:
             try:
                 await self.windows.statuses(CHANNEL, statuses)
@@ -831,6 +850,67 @@ class WhatsAppChannel:
             if self.inbox is not None:
                 self.inbox.done(CHANNEL, item.update_id)
 
+    async def drain(self, ref: str) -> None:
+        """Several workers: handle ``ref``'s stored messages one at a time, in the order they were sent.
+
+        Meta does not order its deliveries, and the load balancer may give one user's messages to
+        different workers. Whichever worker holds the user's lock (``self.locks``) handles them all,
+        oldest first by WhatsApp's timestamp (then as stored), deleting each row as it is handled; a
+        worker that finds the lock taken has stored its message and leaves it to the holder. The
+        holder looks once more after letting go, so a message stored meanwhile is never left behind:
+        either the holder sees it, or its worker's try comes after the lock was let go and takes it.
+        A worker that dies holding a lock loses it with its connection; the rows it held are then
+        stale, and ``sweep`` (every worker, every INBOX_SWEEP seconds) hands them to a live one.
+        """
+        if ref in self._draining:  # this process is at it: its loop looks again before it stops
+            self._again.add(ref)
+            return
+        self._draining.add(ref)
+        name = f"whatsapp-user:{ref}"
+        try:
+            while True:
+                self._again.discard(ref)
+                if not await self.locks.try_lock(name):
+                    return  # another worker holds this user's queue: it will find the message stored
+                try:
+                    while items := await self.inbox.of_chat(CHANNEL, ref):
+                        item = min(items, key=_sent_order)
+                        await self.handle_stored(item)
+                        await self.inbox.remove(CHANNEL, item.update_id)
+                finally:
+                    await self.locks.unlock(name)
+                if ref not in self._again and not await self.inbox.of_chat(CHANNEL, ref):
+                    return
+        except Exception as exc:  # noqa: BLE001 - the rows stay stored: the sweep hands them out again
+            log.warning("a WhatsApp user's stored messages were left for the sweep (%s)", type(exc).__name__)
+        finally:
+            self._draining.discard(ref)
+
+    async def sweep(self) -> int:
+        """Several workers: drain the users whose messages were stored INBOX_STALE seconds ago and are
+        still there (their worker died, or quit before it got to them); how many users were looked at."""
+        refs = await self.inbox.stale_chats(CHANNEL, int(time.time() - INBOX_STALE))
+        for ref in refs:
+            await self.drain(ref)
+        return len(refs)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(INBOX_SWEEP)
+            try:
+                await self.sweep()
+            except Exception as exc:  # noqa: BLE001 - tried again at the next sweep
+                log.warning("WhatsApp inbox sweep failed (%s)", type(exc).__name__)
+
+    async def close(self) -> None:
+        """Stop the sweep and let go of the user locks (several workers)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        if self.locks is not None:
+            await self.locks.close()
+
     def _mark_read(self, message_id: str) -> None:
         """Blue ticks and the typing indicator while the turn runs: in the background, never in its way."""
         async def mark() -> None:
@@ -848,6 +928,10 @@ class WhatsAppChannel:
         if self.inbox is None:
             return 0
         pending = await self.inbox.pending(CHANNEL)
+        if self.locks is not None:  # other workers may be handling some of these right now
+            for ref in dict.fromkeys(item.chat_ref for item in pending):
+                await self.drain(ref)
+            return len(pending)
         for item in pending:
             await self.handle_stored(item)
         if pending:
@@ -1005,6 +1089,8 @@ class WhatsAppChannel:
     async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH) -> web.AppRunner:
         """Serve the webhook on ``listen:port``; ``cleanup()`` the returned runner to stop."""
         await self.replay()
+        if self.locks is not None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="whatsapp-inbox-sweep")
         runner = web.AppRunner(self.web_app(path))
         await runner.setup()
         await web.TCPSite(runner, listen, port).start()

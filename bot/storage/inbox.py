@@ -102,6 +102,25 @@ class SqliteInbox:
         )
         return [InboxItem(r["update_id"], r["payload"], r["chat_ref"]) for r in rows if (channel, r["update_id"]) not in done]
 
+    async def of_chat(self, channel: str, chat_ref: str) -> list[InboxItem]:
+        """The updates stored for one chat and not yet removed (``remove``), in the order they were stored."""
+        rows = await self.db.fetchall(
+            "SELECT update_id, payload, chat_ref FROM inbox WHERE channel = ? AND chat_ref = ? ORDER BY id", (channel, chat_ref)
+        )
+        return [InboxItem(r["update_id"], r["payload"], r["chat_ref"]) for r in rows]
+
+    async def remove(self, channel: str, update_id: str) -> None:
+        """Delete a handled update's row now, not with the next write: where several workers share the
+        inbox, a row left behind would look unhandled to the others."""
+        await self.db.execute("DELETE FROM inbox WHERE channel = ? AND update_id = ?", (channel, update_id))
+
+    async def stale_chats(self, channel: str, stored_before: int) -> list[str]:
+        """Chats with an update of ``channel`` stored before ``stored_before`` and still here."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT chat_ref FROM inbox WHERE channel = ? AND received_at < ?", (channel, stored_before)
+        )
+        return [str(r[0]) for r in rows]
+
     async def count(self) -> int:
         """How many updates are stored and not yet deleted."""
         row = await self.db.fetchone("SELECT COUNT(*) FROM inbox")

@@ -266,6 +266,52 @@ class Leadership:
                     await asyncio.to_thread(conn.close)  # the lock goes with the session
 
 
+class UserLocks:
+    """Per-user locks every worker on the database shares: session advisory locks, all on one connection
+    of this process's own. A worker that dies takes its locks with its connection, so no lease is needed
+    and nobody waits for a dead worker. Tries never wait: a user whose lock another worker holds is that
+    worker's to handle (``WhatsAppChannel.drain``). Calls are serialised on the connection by a thread lock;
+    a broken connection is opened again on the next call (its locks went with it)."""
+
+    def __init__(self, url: str):
+        import threading
+
+        self.url = url
+        self._conn: Any = None
+        self._mutex = threading.Lock()
+
+    def _call(self, sql: str, name: str) -> bool:
+        import psycopg
+
+        with self._mutex:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url, autocommit=True)
+            try:
+                return bool(self._conn.execute(sql, (lock_key(name),)).fetchone()[0])
+            except psycopg.OperationalError:
+                self._conn.close()
+                self._conn = None
+                raise
+
+    async def try_lock(self, name: str) -> bool:
+        """Take the lock ``name`` if no other worker holds it; whether it was taken."""
+        return await asyncio.to_thread(self._call, "SELECT pg_try_advisory_lock(%s)", name)
+
+    async def unlock(self, name: str) -> None:
+        """Let go of ``name`` (taken by ``try_lock``)."""
+        await asyncio.to_thread(self._call, "SELECT pg_advisory_unlock(%s)", name)
+
+    async def close(self) -> None:
+        """Close the connection: every lock still held goes with it."""
+        def close() -> None:
+            with self._mutex:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await asyncio.to_thread(close)
+
+
 class PgDatabase:
     """The application's PostgreSQL database (see the module docstring)."""
 
@@ -454,6 +500,10 @@ class PgDatabase:
     def leadership(self, name: str, retry: float = 2.0) -> Leadership:
         """The cluster-wide lock ``name`` for this database (see ``Leadership``)."""
         return Leadership(self.url, name, retry)
+
+    def user_locks(self) -> UserLocks:
+        """Per-user locks shared with the other workers (see ``UserLocks``); the caller closes them."""
+        return UserLocks(self.url)
 
     # ---- operations -----------------------------------------------------------------------------
     async def checkpoint(self) -> tuple[int, int, int]:
