@@ -443,7 +443,8 @@ def build_application(hub: Hub, token: str, *, base_url: str | None = None) -> A
         transport = AiohttpRequest()  # one session and pool for getUpdates and every other call
     urls = {"base_url": base_url, "base_file_url": base_url.replace("/bot", "/file/bot", 1)} if base_url else {}
     bot = TolerantBot(token, request=transport, get_updates_request=transport, **urls)
-    application = ApplicationBuilder().bot(bot).updater(None).concurrent_updates(True).build()
+    # No JobQueue: the runtime's supervisor runs the periodic work (and APScheduler is not installed)
+    application = ApplicationBuilder().bot(bot).updater(None).job_queue(None).concurrent_updates(True).build()
     channel = TelegramChannel(hub)
     application.add_handler(TypeHandler(Update, channel.on_update))
     application.bot_data["channel"] = channel
