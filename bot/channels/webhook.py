@@ -19,7 +19,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from .telegram_polling import inbox_item
+from .telegram_polling import inbox_item, lean
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -38,7 +38,7 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram", 
             return web.Response(status=413)
         try:
             data = await request.json()
-            update = Update.de_json(data, application.bot)
+            update = Update.de_json(lean(data), application.bot)
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("webhook request refused: not an update (%s)", type(exc).__name__)
             return web.Response(status=400)
