@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,11 +22,12 @@ from tests.botapi_standin import BotApiStandin
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "saathi@.service"
 INSTALLED = "/opt/export-saathi"  # where the unit expects the project; the tests put this checkout there
+SAATHI = Path(sys.executable).parent / "saathi"  # the command the Makefile installs into the venv running the tests
 
 
 def unit_here(port: int) -> str:
     """The unit as it would be installed, pointing at this checkout and run as this user."""
-    text = UNIT.read_text(encoding="utf-8").replace(INSTALLED, str(ROOT))
+    text = UNIT.read_text(encoding="utf-8").replace(f"{INSTALLED}/.venv/bin/saathi", str(SAATHI)).replace(INSTALLED, str(ROOT))
     return text.replace("User=saathi", f"User={getpass.getuser()}")
 
 
@@ -37,7 +39,7 @@ def free_port() -> int:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_worker_unit(tmp_path: Path):
-    (ROOT / ".venv" / "bin" / "saathi").resolve(strict=True)  # the command the unit runs exists here
+    SAATHI.resolve(strict=True)  # the command the unit runs exists here
     (tmp_path / "saathi@.service").write_text(unit_here(8441), encoding="utf-8")
     done = subprocess.run(["systemd-analyze", "verify", "./saathi@8441.service"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
