@@ -30,7 +30,7 @@ _USER_COLUMNS = {
 
 
 def _where(filters: Filters, columns: dict[str, str]) -> tuple[str, list[Any]]:
-    clauses, params = ["1"], []
+    clauses, params = ["1 = 1"], []  # PostgreSQL's WHERE takes a boolean, not the number 1
     for name, column in columns.items():
         value = getattr(filters, name)
         if value:
@@ -83,7 +83,7 @@ class SqliteStats:
             f"  l.id IS NOT NULL AND {_reached(_ACCEPTED)} AS ac, l.id IS NOT NULL AND {_reached(_LISTED)} AS li, "
             f"  l.id IS NOT NULL AND {_reached(_FIRST_ORDER)} AS fo "
             f" FROM users u LEFT JOIN leads l ON l.user_id = u.id WHERE {where} AND {_NOT_ERASED}"
-            ")",
+            ") AS reached",  # PostgreSQL names every subquery in FROM
             (len(required), *required, len(required), *params),
         )
         passed = {m: 0 for m in module_ids}
