@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml
 	    echo "Installing libfribidi0 (needed to draw Hindi text)"; \
 	    apt-get install -y -q libfribidi0 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libfribidi0 >/dev/null; }; \
 	  else echo "Note: install libfribidi0 (e.g. sudo apt-get install libfribidi0) so Hindi text in pictures is shaped"; fi; }
+	@# The dashboard's browser tests drive Debian's chromium through Playwright (its own browser download is not used).
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing chromium (for the dashboard's browser tests)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "Note: install chromium (e.g. sudo apt-get install chromium) to run the dashboard's browser tests"; fi; }
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -16,6 +16,7 @@ from .services.broadcast import AdminRole, BroadcastService
 from .services.certificates import CertificateRole, CertificateService
 from .services.clock import Clock, SystemClock
 from .services.conversation import ConversationService
+from .services.dashboard import DashboardRole, DashboardService
 from .services.delivery import DeliveryWorker, Sender
 from .services.dispatch import Dispatcher
 from .services.hub import Hub
@@ -26,6 +27,7 @@ from .services.reminders import ReminderService
 from .services.replies import ReplyQueue
 from .services.stats import StatsService
 from .services.window import ChatWindows
+from .storage.dashboard import SqliteDashboard
 from .storage.db import Database, open_database
 from .storage.inbox import SqliteInbox
 from .storage.outbox import SqliteOutbox
@@ -59,6 +61,7 @@ class App:
     certificates: CertificateService | None = None
     maintenance: MaintenanceService | None = None
     windows: ChatWindows | None = None
+    dashboard: DashboardService | None = None
 
     def delivery(self, senders: dict[str, Sender], **options: float) -> DeliveryWorker:
         """A delivery worker for this app's outbox with the given channel senders (WhatsApp alone: its own rate)."""
@@ -115,6 +118,9 @@ async def build_app(
     stats = StatsService(db, content, texts)
     stats.windows = windows  # /stats shows what waits for users to write
     dispatcher.add(AdminRole(broadcasts, stats, settings.admin_ids, settings.whatsapp_admin_numbers))
+    dashboard = DashboardService(SqliteDashboard(db), leads, stats, broadcasts.vocab, texts, clock, settings)
+    if settings.dashboard_enabled:  # /dashboard answers only where a server carries the pages
+        dispatcher.add(DashboardRole(dashboard))
     return App(settings, db, texts, engine, conversations, clock, outbox, reminders, dispatcher, broadcasts=broadcasts, leads=leads,
                replies=replies, inbox=SqliteInbox(db), certificates=certificates, maintenance=MaintenanceService(db, clock),
-               windows=windows)
+               windows=windows, dashboard=dashboard)

@@ -63,6 +63,13 @@ class Settings:
     whatsapp_admin_numbers: frozenset[str] = field(default_factory=frozenset)  # digits, country code first
     whatsapp_display_number: str = ""  # the business's own number (digits), for wa.me invite links
     db_busy_timeout: float = 5.0  # seconds a statement waits for a lock another process holds
+    dashboard_url: str = ""  # the dashboard's public base (sign-in links); default: the webhook's host
+    dashboard_port: int = 0  # without a webhook server: the dashboard's own port (0: no dashboard)
+
+    @property
+    def dashboard_enabled(self) -> bool:
+        """Whether a server carries the dashboard: a webhook's (Telegram or WhatsApp), or its own port."""
+        return bool(self.webhook_url or self.whatsapp_token or self.dashboard_port)
 
     def secrets(self) -> list[str]:
         """Every secret setting, for the log redaction (the token, the webhook secret, WhatsApp's three)."""
@@ -130,7 +137,15 @@ class Settings:
         if display_number is None:
             raise ConfigError("WHATSAPP_DISPLAY_NUMBER: the business's WhatsApp number in international form, "
                               "country code and number, e.g. 919876543210")
+        dashboard_url = get("DASHBOARD_URL").rstrip("/")
+        if dashboard_url and (not dashboard_url.startswith(("http://", "https://")) or "?" in dashboard_url or "#" in dashboard_url):
+            raise ConfigError("DASHBOARD_URL: the dashboard's public address, starting with https:// (or http:// on this machine)")
+        dashboard_port = get("DASHBOARD_PORT") or "0"
+        if not dashboard_port.isdigit() or not 0 <= int(dashboard_port) < 65536:
+            raise ConfigError("DASHBOARD_PORT: must be a port number (or 0 for no dashboard server of its own)")
         return cls(
+            dashboard_url=dashboard_url,
+            dashboard_port=int(dashboard_port),
             whatsapp_admin_numbers=frozenset(whatsapp_admins),
             whatsapp_display_number=display_number,
             whatsapp_token=whatsapp["WHATSAPP_TOKEN"],

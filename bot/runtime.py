@@ -369,6 +369,8 @@ class BotProcess:
         self.whatsapp: Any = None  # WhatsAppChannel
         self.whatsapp_runner: Any = None  # its aiohttp server
         self.webhook_runner: Any = None  # the Telegram webhook's aiohttp server (webhook mode)
+        self.dashboard_runner: Any = None  # the dashboard's own server (no webhook server runs)
+        self._dashboard_mounted = False  # the dashboard is served by one server only
         self._closers: list[Callable[[], Awaitable[Any]]] = []  # run in reverse order at the end
 
     async def start(self) -> None:
@@ -389,6 +391,11 @@ class BotProcess:
             self._closers.append(runtime.stop)
             for receive in receivers:
                 await receive()
+            if settings.dashboard_port and not self._dashboard_mounted:  # polling or the terminal: a server of its own
+                from .web import serve as serve_dashboard
+
+                self.dashboard_runner = await serve_dashboard(app.dashboard, settings.webhook_listen, settings.dashboard_port)
+                self._closers.append(self.dashboard_runner.cleanup)
         except BaseException:
             await self.stop()
             raise
@@ -428,7 +435,8 @@ class BotProcess:
         async def receive() -> None:
             if settings.webhook_url:
                 runner = await start_webhook(application, url=settings.webhook_url, secret=settings.webhook_secret,
-                                             listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox)
+                                             listen=settings.webhook_listen, port=settings.webhook_port, inbox=app.inbox,
+                                             extra=self._dashboard_routes())
                 self.webhook_runner = runner
                 self._closers.append(runner.cleanup)
                 return
@@ -438,6 +446,16 @@ class BotProcess:
             log.info("Export Saathi is running on Telegram (long polling)")
 
         return receive
+
+    def _dashboard_routes(self) -> Callable[[Any], None] | None:
+        """Mounts the dashboard on the first webhook server that starts (Telegram's, else WhatsApp's)."""
+        if self._dashboard_mounted or self.app is None or self.app.dashboard is None:
+            return None
+        from .web import mount
+
+        self._dashboard_mounted = True
+        service = self.app.dashboard
+        return lambda root: mount(root, service)
 
     async def _stop_polling(self) -> None:
         if self.polling.running:
@@ -466,7 +484,7 @@ class BotProcess:
 
         async def receive() -> None:
             self._closers.append(self.whatsapp.close)  # after the server below has stopped taking messages
-            self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port)
+            self.whatsapp_runner = await self.whatsapp.start(s.webhook_listen, s.whatsapp_port, extra=self._dashboard_routes())
             self._closers.append(self.whatsapp_runner.cleanup)
 
         return receive
@@ -508,6 +526,7 @@ async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdi
     app = await build_app(settings)
     runtime = Runtime(app)
     printer = ConsoleSender(stdout, Path(settings.database_path).parent / "images")
+    closers: list[Callable[[], Awaitable[Any]]] = []
     try:
         runtime.attach("console", printer)
         # On a database a live bot has used, its Telegram messages are left queued for that bot:
@@ -522,10 +541,17 @@ async def chat(settings: Settings, user: str = "local", stdin: TextIO = sys.stdi
                 if added:
                     print(f"Loaded {added} demo partner startups (conversations/startups.demo.yaml).", file=stdout)
         runtime.start(background=standalone, per_chat_interval=0.0)
+        if settings.dashboard_port and app.dashboard is not None:  # the dashboard beside the terminal chat
+            from .web import serve as serve_dashboard
+
+            dashboard = await serve_dashboard(app.dashboard, settings.webhook_listen, settings.dashboard_port)
+            closers.append(dashboard.cleanup)
         admin = standalone and user == CONSOLE_ADMIN_USER
         await ConsoleChannel(app.hub.dispatcher, stdin, stdout, user_ref=user,
                              platform_user_id=CONSOLE_ADMIN_ID if admin else None).run()
     finally:
+        for close in closers:
+            await close()
         await runtime.stop()
         await app.close()
 

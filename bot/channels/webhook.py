@@ -26,8 +26,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1 << 20
 
 
-def webhook_app(application: Application, secret: str, path: str = "/telegram", inbox=None) -> web.Application:
-    """An aiohttp app that checks the secret header, stores each update in ``inbox`` and queues it for PTB."""
+def webhook_app(application: Application, secret: str, path: str = "/telegram", inbox=None, extra=None) -> web.Application:
+    """An aiohttp app that checks the secret header, stores each update in ``inbox`` and queues it for PTB.
+
+    ``extra(app)``, when given, adds routes of its own to the same server (the dashboard)."""
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -57,10 +59,13 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram", 
     app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     app.router.add_post(path, receive)
     app.router.add_get("/health", health)
+    if extra is not None:
+        extra(app)
     return app
 
 
-async def start_webhook(application: Application, *, url: str, secret: str, listen: str, port: int, inbox=None) -> web.AppRunner:
+async def start_webhook(application: Application, *, url: str, secret: str, listen: str, port: int, inbox=None,
+                        extra=None) -> web.AppRunner:
     """Replay what a crash left stored, serve the webhook and register it with Telegram.
 
     The application must be started; ``cleanup()`` the returned runner to stop receiving.
@@ -69,7 +74,7 @@ async def start_webhook(application: Application, *, url: str, secret: str, list
     if inbox is not None:  # what a crash left stored and unhandled goes first, in order
         for item in await inbox.pending("telegram"):
             await application.update_queue.put(Update.de_json(json.loads(item.payload), application.bot))
-    runner = web.AppRunner(webhook_app(application, secret, path, inbox))
+    runner = web.AppRunner(webhook_app(application, secret, path, inbox, extra))
     await runner.setup()
     await web.TCPSite(runner, listen, port).start()
     await application.bot.set_webhook(url, secret_token=secret, allowed_updates=["message", "callback_query"])

@@ -725,12 +725,15 @@ class WhatsAppChannel:
         self._again: set[str] = set()  # ... and for whom a message came in meanwhile
         self._sweeper: asyncio.Task | None = None
 
-    def web_app(self, path: str = WEBHOOK_PATH) -> web.Application:
-        """The aiohttp app: GET ``path`` (verification), POST ``path`` (messages), GET /health."""
+    def web_app(self, path: str = WEBHOOK_PATH, extra=None) -> web.Application:
+        """The aiohttp app: GET ``path`` (verification), POST ``path`` (messages), GET /health, and what
+        ``extra(app)`` adds to the same server (the dashboard)."""
         application = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
         application.router.add_get(path, self.verify)
         application.router.add_post(path, self.receive)
         application.router.add_get("/health", _health)
+        if extra is not None:
+            extra(application)
         return application
 
     async def verify(self, request: web.Request) -> web.Response:
@@ -1086,12 +1089,12 @@ class WhatsAppChannel:
                 log.warning("reply to a WhatsApp user not sent: %s", exc)
                 return
 
-    async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH) -> web.AppRunner:
-        """Serve the webhook on ``listen:port``; ``cleanup()`` the returned runner to stop."""
+    async def start(self, listen: str, port: int, path: str = WEBHOOK_PATH, extra=None) -> web.AppRunner:
+        """Serve the webhook on ``listen:port`` (with ``extra``'s routes); ``cleanup()`` the returned runner to stop."""
         await self.replay()
         if self.locks is not None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="whatsapp-inbox-sweep")
-        runner = web.AppRunner(self.web_app(path))
+        runner = web.AppRunner(self.web_app(path, extra))
         await runner.setup()
         await web.TCPSite(runner, listen, port).start()
         log.info("Export Saathi is running on WhatsApp (webhook on %s:%d%s)", listen, port, path)
