@@ -66,4 +66,5 @@ async def copy_to_postgres(source: Database, target: PgDatabase) -> dict[str, in
         if copied != len(rows):
             raise TransferError(f"{table}: {len(rows)} row(s) in SQLite but {copied} in PostgreSQL")
         counts[table] = copied
+    await target.run(lambda conn: conn.execute("ANALYZE"))  # statistics for the planner now, not at autovacuum's leisure
     return counts
