@@ -255,6 +255,8 @@ class Runtime:
             if app.leads is not None:
                 app.leads.wake = worker.wake
                 sup.every("lead-sweep", self.sweep_interval, app.leads.sweep)  # first run now: catch up after a restart
+                if app.dashboard is not None:  # a follow-up's day: its staff chats are reminded (once: dedup keys)
+                    sup.every("follow-ups", self.sweep_interval, app.dashboard.remind_follow_ups)
             if app.certificates is not None:
                 sup.every("certificates", self.sweep_interval, app.certificates.catch_up)  # now, then with the lead sweep
             sup.every("reminders", self.reminder_interval, self._remind, first=min(60.0, self.reminder_interval))

@@ -54,6 +54,8 @@ class Filters:
     state: str | None = None
     sector: str | None = None
     lang: str | None = None
+    since: int | None = None  # first message at or after (epoch seconds; the dashboard's date range)
+    until: int | None = None  # first message before
 
     @property
     def any(self) -> bool:

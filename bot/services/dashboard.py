@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 import logging
 import secrets
@@ -25,15 +28,17 @@ from ..config import Settings
 from ..core.funnel import Filters, Stage
 from ..core.leads import DECLINE_REASONS, LOST_REASONS, actions_for
 from ..core.messages import Inbound, InKind, Outbound, Say
+from ..core.reminders import IST_OFFSET, quiet_hours
 from ..core.segments import Vocabulary
 from ..core.session import N_, Texts, Tr
-from ..storage.dashboard import BoardLead, BroadcastLine, Grant, SqliteDashboard
+from ..storage.dashboard import BoardLead, BroadcastLine, Grant, LeadNote, SqliteDashboard
 from ..storage.leads import LeadRecord, Staff
+from ..storage.outbox import Outgoing
 from .broadcast import admin_lang
 from .clock import Clock
 from .conversation import Reply
 from .dispatch import Who
-from .leads import LeadService
+from .leads import LeadService, iso_india, spreadsheet_safe
 from .stats import StatsService
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,45 @@ SESSION_SECONDS = 12 * 3600
 INIT_DATA_MAX_AGE = 3600  # Telegram's init data older than this opens nothing
 CLOCK_SKEW = 60  # an auth_date this far in the future is still accepted
 SIGN_IN_LINK = N_("Your dashboard: open this link to sign in. It works once, for {minutes} minutes.\n{url}")
+FOLLOW_UP_TODAY = N_("⏰ Follow-up today: lead #{id}, {business}.\n{url}")
+NOTE_MAX = 1000  # characters of a staff note
+OPEN_STATUSES = ("offered", "accepted", "contacted", "listed")  # a lead still being worked on: its follow-up is due
+CATCH_UP_DAYS = 2  # a follow-up day missed while the bot was down is still reminded this many days later
+EXPORT_HEADER = ("lead_id", "business", "owner", "state", "sector", "language", "score", "status", "offered_at", "accepted_at",
+                 "follow_up", "note")
+
+
+def india_today(now: float) -> dt.date:
+    """The day it is in India at ``now``."""
+    return dt.datetime.fromtimestamp(int(now) + IST_OFFSET, dt.timezone.utc).date()
+
+
+def india_midnight(day: dt.date) -> int:
+    """The Unix time at which ``day`` begins in India."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()) - IST_OFFSET
+
+
+def parse_day(raw: str | None) -> dt.date | None:
+    """A date input's value (YYYY-MM-DD), or ``None`` for an empty or malformed one."""
+    if not raw or len(raw) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """What the board (and its export) shows: every field optional."""
+
+    status: str | None = None
+    state: str | None = None
+    sector: str | None = None
+    lang: str | None = None
+    min_score: int | None = None
+    offered_from: dt.date | None = None
+    offered_to: dt.date | None = None  # inclusive
 
 
 def token_hash(token: str) -> str:
@@ -103,6 +147,7 @@ class LeadPage:
     card: str  # the chat's lead card (chat HTML: what people typed is escaped)
     timeline: list[dict]
     actions: tuple[str, ...]  # what the chat offers for its status (acc, dec, con, lst, ord, lost)
+    note: LeadNote = LeadNote()
 
 
 @dataclass(frozen=True)
@@ -216,12 +261,102 @@ class DashboardService:
         await self.repo.end(viewer.session)
 
     # ------------------------------------------------------------- staff
-    async def board(self, viewer: Viewer, *, status: str | None = None, state: str | None = None, sector: str | None = None,
-                    lang: str | None = None) -> list[BoardLead]:
+    async def board(self, viewer: Viewer, filters: BoardFilters = BoardFilters(), *, with_dates: bool = False) -> list[BoardLead]:
         """The viewer's startup's leads, filtered."""
         if viewer.staff is None:
             return []
-        return await self.repo.board(viewer.staff.startup_id, status=status, state=state, sector=sector, lang=lang)
+        f = filters
+        return await self.repo.board(
+            viewer.staff.startup_id, status=f.status, state=f.state, sector=f.sector, lang=f.lang, min_score=f.min_score,
+            since=india_midnight(f.offered_from) if f.offered_from else None,
+            until=india_midnight(f.offered_to + dt.timedelta(days=1)) if f.offered_to else None, with_dates=with_dates)
+
+    def today(self) -> dt.date:
+        """Today in India."""
+        return india_today(self.clock.now())
+
+    async def overdue(self, viewer: Viewer) -> list[BoardLead]:
+        """The viewer's startup's open leads whose follow-up day has passed."""
+        if viewer.staff is None:
+            return []
+        return await self.repo.overdue(viewer.staff.startup_id, self.today().isoformat(), OPEN_STATUSES)
+
+    @staticmethod
+    def _by(viewer: Viewer) -> str:
+        assert viewer.staff is not None
+        return f"{viewer.staff.channel}:{viewer.staff.chat_ref}"
+
+    async def set_note(self, viewer: Viewer, lead_id: int, text: str) -> bool | None:
+        """Write or replace the startup's note on its lead (trimmed; empty clears it). ``None`` if the lead
+        is not the viewer's, ``False`` if the note is longer than ``NOTE_MAX``."""
+        if await self.lead(viewer, lead_id) is None:
+            return None
+        text = text.replace("\r\n", "\n").strip()
+        if len(text) > NOTE_MAX:
+            return False
+        assert viewer.staff is not None
+        await self.repo.set_note(lead_id, viewer.staff.startup_id, text or None, self._by(viewer), self._now())
+        log.info("lead %d: note %s on the dashboard", lead_id, "written" if text else "cleared")  # never the note itself
+        return True
+
+    async def set_follow_up(self, viewer: Viewer, lead_id: int, raw: str) -> bool | None:
+        """Set the follow-up day (``YYYY-MM-DD``, today or later, within a year; empty clears it). ``None``
+        if the lead is not the viewer's, ``False`` for a day that is malformed, past or too far."""
+        if await self.lead(viewer, lead_id) is None:
+            return None
+        day = parse_day(raw.strip())
+        today = self.today()
+        if raw.strip() and (day is None or day < today or day > today + dt.timedelta(days=366)):
+            return False
+        assert viewer.staff is not None
+        await self.repo.set_follow_up(lead_id, viewer.staff.startup_id, day.isoformat() if day else None, self._by(viewer),
+                                      self._now())
+        return True
+
+    async def export_csv(self, viewer: Viewer, filters: BoardFilters) -> str | None:
+        """What the board shows for ``filters`` as CSV (UTF-8 with a BOM, so Excel reads Hindi), one row per
+        lead; cells a spreadsheet would run as a formula are made text. ``None`` for a viewer who is not staff."""
+        if viewer.staff is None:
+            return None
+        out = io.StringIO()
+        out.write("\ufeff")
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_HEADER)
+        for lead in await self.board(viewer, filters, with_dates=True):
+            p = lead.profile
+            writer.writerow([spreadsheet_safe(cell) for cell in [
+                lead.id, p.get("business_name", ""), p.get("owner_name", ""), lead.state or "", lead.sector or "", lead.lang,
+                lead.score, lead.status, iso_india(lead.offered_at), iso_india(lead.accepted_at), lead.follow_up or "",
+                lead.note or "",
+            ]])
+        return out.getvalue()
+
+    async def remind_follow_ups(self) -> int:
+        """The periodic job: on a follow-up's day (India time, from the morning on), each linked staff chat of
+        the lead's startup is told once (the outbox's dedup key is per lead, day and chat). How many were new."""
+        now = self._now()
+        if quiet_hours(now):
+            return 0
+        today = india_today(now)
+        first = (today - dt.timedelta(days=CATCH_UP_DAYS)).isoformat()
+        due = await self.repo.due_follow_ups(first, today.isoformat(), OPEN_STATUSES)
+        if not due:
+            return 0
+        added = 0
+        async with self.leads.db.transaction() as conn:
+            for item in due:
+                items = []
+                for staff in await self.leads.repo.staff_chats(conn, item.startup_id):
+                    t = Tr(staff.lang, self.texts)
+                    text = t._(FOLLOW_UP_TODAY, id=item.lead_id, business=t.esc(item.business or "—"),
+                               url=t.esc(f"{self.base_url}/dashboard/lead/{item.lead_id}"))
+                    items.append(Outgoing(staff.channel, staff.chat_ref, "lead_notice", Say(text),
+                                          dedup_key=f"lead:{item.lead_id}:followup:{item.follow_up}:{staff.channel}:{staff.chat_ref}"))
+                added += await self.leads.outbox.add(conn, items, now)
+        if added:
+            log.info("follow-up reminders: %d queued", added)
+            self.leads._poke()
+        return added
 
     async def lead(self, viewer: Viewer, lead_id: int) -> LeadPage | None:
         """A lead of the viewer's startup, with its timeline; ``None`` for anyone else's."""
@@ -232,7 +367,8 @@ class DashboardService:
             return None
         [card] = await self.leads.view(self._as_seen(viewer), lead.id)
         timeline = await self.repo.history(lead.id, viewer.staff.startup_id)
-        return LeadPage(lead, card.text if isinstance(card, Say) else "", timeline, actions_for(lead.status))
+        note = await self.repo.note(lead.id, viewer.staff.startup_id)
+        return LeadPage(lead, card.text if isinstance(card, Say) else "", timeline, actions_for(lead.status), note)
 
     async def act(self, viewer: Viewer, lead_id: int, action: str) -> list[Outbound] | None:
         """A move made on the page: exactly the chat's ``LeadService.act``; ``None`` if the lead is not the viewer's."""

@@ -1,4 +1,5 @@
-"""The web dashboard's tables and queries: sign-in links, sessions, the staff board, the broadcast list.
+"""The web dashboard's tables and queries: sign-in links, sessions, the staff board, the broadcast list,
+and each startup's note and follow-up day on its leads (``lead_notes``, keyed by lead and startup).
 
 Tokens are kept as SHA-256 hashes only (``dashboard_tokens``); the caller hashes. A link is spent
 by the one UPDATE that marks it used, so two clicks racing cannot both open a session. Expired
@@ -42,6 +43,31 @@ class BoardLead:
     offered_at: int | None
     created_at: int
     profile: dict
+    follow_up: str | None = None  # YYYY-MM-DD, India time
+    note: str | None = None
+    accepted_at: int | None = None  # only when the board is read for an export
+
+
+@dataclass(frozen=True)
+class LeadNote:
+    """The startup's note and follow-up date on one of its leads (who set each, and when)."""
+
+    note: str | None = None
+    note_by: str | None = None
+    note_at: int | None = None
+    follow_up: str | None = None
+    follow_up_by: str | None = None
+    follow_up_at: int | None = None
+
+
+@dataclass(frozen=True)
+class DueFollowUp:
+    """A follow-up whose day has come, on a lead still open."""
+
+    lead_id: int
+    startup_id: str
+    follow_up: str
+    business: str | None
 
 
 @dataclass(frozen=True)
@@ -110,21 +136,89 @@ class SqliteDashboard:
         await self.db.execute("DELETE FROM dashboard_tokens WHERE token_hash = ? AND kind = 'session'", (token_hash,))
 
     async def board(self, startup_id: str, *, status: str | None = None, state: str | None = None,
-                    sector: str | None = None, lang: str | None = None, limit: int = BOARD_LIMIT) -> list[BoardLead]:
-        """The startup's leads (only its own), newest offer first, filtered as given."""
+                    sector: str | None = None, lang: str | None = None, min_score: int | None = None,
+                    since: int | None = None, until: int | None = None, with_dates: bool = False,
+                    limit: int = BOARD_LIMIT) -> list[BoardLead]:
+        """The startup's leads (only its own), newest offer first, filtered as given: ``min_score`` and
+        more, offered (or made) at ``since`` or later and before ``until``. ``with_dates`` adds when the
+        startup accepted each (for the export)."""
         where, params = ["l.startup_id = ?"], [startup_id]
         for column, value in (("l.status", status), ("l.state", state), ("l.sector", sector), ("l.lang", lang)):
             if value:
                 where.append(f"{column} = ?")
                 params.append(value)
+        for clause, value in (("l.score >= ?", min_score), ("COALESCE(l.offered_at, l.created_at) >= ?", since),
+                              ("COALESCE(l.offered_at, l.created_at) < ?", until)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        accepted = ("(SELECT MIN(h.at) FROM lead_history h WHERE h.lead_id = l.id AND h.startup_id = l.startup_id "
+                    "AND h.status = 'accepted')" if with_dates else "NULL")
         rows = await self.db.fetchall(
-            "SELECT l.id, l.status, l.score, l.state, l.sector, l.lang, l.offered_at, l.created_at, u.profile "
-            f"FROM leads l LEFT JOIN users u ON u.id = l.user_id WHERE {' AND '.join(where)} "
+            "SELECT l.id, l.status, l.score, l.state, l.sector, l.lang, l.offered_at, l.created_at, u.profile, "
+            f"n.follow_up, n.note, {accepted} AS accepted_at "
+            "FROM leads l LEFT JOIN users u ON u.id = l.user_id "
+            "LEFT JOIN lead_notes n ON n.lead_id = l.id AND n.startup_id = l.startup_id "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY COALESCE(l.offered_at, l.created_at) DESC, l.id DESC LIMIT ?",
             (*params, limit),
         )
         return [BoardLead(r["id"], r["status"], r["score"], r["state"], r["sector"], r["lang"] or "hi", r["offered_at"],
-                          r["created_at"], _profile(r["profile"])) for r in rows]
+                          r["created_at"], _profile(r["profile"]), r["follow_up"], r["note"], r["accepted_at"]) for r in rows]
+
+    async def overdue(self, startup_id: str, today: str, open_statuses: Sequence[str]) -> list[BoardLead]:
+        """The startup's open leads whose follow-up day is before ``today`` (YYYY-MM-DD), oldest first."""
+        marks = ", ".join("?" * len(open_statuses))
+        rows = await self.db.fetchall(
+            "SELECT l.id, l.status, l.score, l.state, l.sector, l.lang, l.offered_at, l.created_at, u.profile, n.follow_up "
+            "FROM lead_notes n JOIN leads l ON l.id = n.lead_id AND l.startup_id = n.startup_id "
+            "LEFT JOIN users u ON u.id = l.user_id "
+            f"WHERE n.startup_id = ? AND n.follow_up < ? AND l.status IN ({marks}) ORDER BY n.follow_up, l.id LIMIT ?",
+            (startup_id, today, *open_statuses, BOARD_LIMIT),
+        )
+        return [BoardLead(r["id"], r["status"], r["score"], r["state"], r["sector"], r["lang"] or "hi", r["offered_at"],
+                          r["created_at"], _profile(r["profile"]), r["follow_up"]) for r in rows]
+
+    async def note(self, lead_id: int, startup_id: str) -> LeadNote:
+        """The startup's note and follow-up on the lead (empty when there are none)."""
+        row = await self.db.fetchone(
+            "SELECT note, note_by, note_at, follow_up, follow_up_by, follow_up_at FROM lead_notes "
+            "WHERE lead_id = ? AND startup_id = ?",
+            (lead_id, startup_id),
+        )
+        if row is None:
+            return LeadNote()
+        return LeadNote(row["note"], row["note_by"], row["note_at"], row["follow_up"], row["follow_up_by"], row["follow_up_at"])
+
+    async def set_note(self, lead_id: int, startup_id: str, note: str | None, by: str, now: int) -> None:
+        """Write or replace the startup's note on the lead (``None`` clears it)."""
+        await self.db.execute(
+            "INSERT INTO lead_notes (lead_id, startup_id, note, note_by, note_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (lead_id, startup_id) DO UPDATE SET note = excluded.note, note_by = excluded.note_by, "
+            "note_at = excluded.note_at",
+            (lead_id, startup_id, note, by, now),
+        )
+
+    async def set_follow_up(self, lead_id: int, startup_id: str, day: str | None, by: str, now: int) -> None:
+        """Set or clear (``None``) the startup's follow-up day on the lead."""
+        await self.db.execute(
+            "INSERT INTO lead_notes (lead_id, startup_id, follow_up, follow_up_by, follow_up_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (lead_id, startup_id) DO UPDATE SET follow_up = excluded.follow_up, "
+            "follow_up_by = excluded.follow_up_by, follow_up_at = excluded.follow_up_at",
+            (lead_id, startup_id, day, by, now),
+        )
+
+    async def due_follow_ups(self, first: str, last: str, open_statuses: Sequence[str]) -> list[DueFollowUp]:
+        """Follow-ups on a day from ``first`` to ``last`` (YYYY-MM-DD) on leads still open with that startup."""
+        marks = ", ".join("?" * len(open_statuses))
+        rows = await self.db.fetchall(
+            "SELECT n.lead_id, n.startup_id, n.follow_up, u.profile FROM lead_notes n "
+            "JOIN leads l ON l.id = n.lead_id AND l.startup_id = n.startup_id LEFT JOIN users u ON u.id = l.user_id "
+            f"WHERE n.follow_up >= ? AND n.follow_up <= ? AND l.status IN ({marks}) ORDER BY n.follow_up, n.lead_id",
+            (first, last, *open_statuses),
+        )
+        return [DueFollowUp(r["lead_id"], r["startup_id"], r["follow_up"], _profile(r["profile"]).get("business_name"))
+                for r in rows]
 
     async def history(self, lead_id: int, startup_id: str) -> list[dict]:
         """The lead's changes while with ``startup_id``, oldest first (another startup's past is not theirs)."""

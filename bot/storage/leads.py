@@ -589,6 +589,7 @@ def withdraw_lead_of(conn: sqlite3.Connection, user_id: int, now: int) -> int | 
     conn.execute("UPDATE outbox SET status = 'cancelled', error = 'owner erased their data' "
                  "WHERE status IN ('pending', 'claimed') AND dedup_key LIKE ?", (pattern,))
     conn.execute("UPDATE outbox SET payload = ? WHERE dedup_key LIKE ?", (ERASED_PAYLOAD, pattern))
+    conn.execute("DELETE FROM lead_notes WHERE lead_id = ?", (lead_id,))  # staff notes about the owner go with them
     if status == "offered" and startup_id:
         conn.execute("UPDATE lead_offers SET outcome = 'withdrawn', answered_at = ? WHERE lead_id = ? AND startup_id = ? "
                      "AND outcome IS NULL", (now, lead_id, startup_id))

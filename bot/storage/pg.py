@@ -41,7 +41,7 @@ RETRIES = 8
 MIGRATION_LOCK = 7_345_901  # pg_advisory_lock key: "the schema is being migrated"
 # The tables an owner's erasure changes (names, phone numbers, their messages and updates).
 PERSONAL_TABLES = ("users", "progress", "quiz_answers", "events", "outbox", "inbox", "leads", "lead_history",
-                   "certificates", "startup_staff", "chat_inbound", "broadcast_drafts")
+                   "certificates", "startup_staff", "chat_inbound", "broadcast_drafts", "lead_notes")
 
 
 def is_postgres_url(url: str) -> bool:

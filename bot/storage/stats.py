@@ -44,7 +44,13 @@ _NOT_ERASED = ("NOT (u.consent != 'given' AND EXISTS (SELECT 1 FROM events e WHE
 
 
 def _user_filters(filters: Filters) -> tuple[str, list[Any]]:
-    return _where(filters, _USER_COLUMNS)
+    where, params = _where(filters, _USER_COLUMNS)
+    # The dashboard's date range: owners whose first message falls in it (a cohort).
+    for op, value in ((">=", filters.since), ("<", filters.until)):
+        if value is not None:
+            where += f" AND u.first_seen_at {op} ?"
+            params.append(value)
+    return where, params
 
 
 def _reached(statuses: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ from .pg import PgDatabase
 TABLE_ORDER = (
     "startups", "users", "progress", "quiz_answers", "events", "seen_updates", "outbox", "startup_staff", "invites",
     "leads", "lead_offers", "lead_history", "broadcasts", "broadcast_drafts", "inbox", "certificates", "chat_inbound",
-    "early_statuses", "dashboard_tokens",
+    "early_statuses", "dashboard_tokens", "lead_notes",
 )
 IDENTITY_TABLES = ("users", "events", "outbox", "leads", "lead_history", "broadcasts", "inbox")
 BATCH = 1000

@@ -22,7 +22,9 @@ from aiohttp import web
 from ..core.funnel import Filters
 from ..core.messages import Outbound, Say, Toast
 from ..core.session import Tr
-from ..services.dashboard import SESSION_SECONDS, DashboardService, Viewer
+from ..services.admin_dashboard import AdminDashboard, DateRange
+from ..services.dashboard import NOTE_MAX, SESSION_SECONDS, BoardFilters, DashboardService, Viewer, parse_day
+from . import admin as admin_views
 from . import pages
 
 log = logging.getLogger(__name__)
@@ -173,12 +175,59 @@ class Dashboard:
             return self._message(request, pages.SIGN_IN_FIRST, 401)
         if viewer.staff is None:
             return see_other(f"{pages.PREFIX}/admin")
+        chosen, filters = self._board_filters(request)
+        leads = await self.service.board(viewer, filters)
+        overdue = await self.service.overdue(viewer)
+        return self._page(pages.board_page(self.tr(viewer.lang), viewer, self.service.vocab, leads, chosen, overdue))
+
+    @staticmethod
+    def _board_filters(request: web.Request) -> tuple[dict[str, str | None], BoardFilters]:
+        """The board's filters from the query: what the form shows again, and what the service reads."""
         q = request.query
-        chosen = {name: (q.get(name) or None) for name in ("status", "state", "sector", "lang")}
+        chosen = {name: (q.get(name) or None) for name in ("status", "state", "sector", "lang", "score", "from", "to")}
+        chosen = {k: (v if v is None or len(v) <= 40 else None) for k, v in chosen.items()}
         if chosen["status"] not in (None, *pages.BOARD_STATUSES):
             chosen["status"] = None
-        leads = await self.service.board(viewer, **chosen)
-        return self._page(pages.board_page(self.tr(viewer.lang), viewer, self.service.vocab, leads, chosen))
+        score = chosen["score"]
+        if score is not None and not (score.isdigit() and len(score) <= 3):
+            chosen["score"] = score = None
+        offered_from, offered_to = parse_day(chosen["from"]), parse_day(chosen["to"])
+        chosen["from"] = offered_from.isoformat() if offered_from else None
+        chosen["to"] = offered_to.isoformat() if offered_to else None
+        return chosen, BoardFilters(chosen["status"], chosen["state"], chosen["sector"], chosen["lang"],
+                                    int(score) if score is not None else None, offered_from, offered_to)
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return self._message(request, pages.SIGN_IN_FIRST, 401)
+        _, filters = self._board_filters(request)
+        body = await self.service.export_csv(viewer, filters)
+        if body is None:
+            return self._message(request, pages.NOT_FOUND, 404, viewer)
+        name = f"leads-{self.service.today().isoformat()}.csv"
+        return web.Response(body=body.encode("utf-8"), headers={
+            **_HEADERS, "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def note(self, request: web.Request, viewer: Viewer, form: dict[str, str]) -> web.StreamResponse:
+        lead_id = self._lead_id(request)
+        done = await self.service.set_note(viewer, lead_id, form.get("note", "")) if lead_id is not None else None
+        if done is None:
+            return self._message(request, pages.NOT_FOUND, 404, viewer)
+        t = self.tr(viewer.lang)
+        if not done:
+            return await self._lead_page(request, viewer, t._(pages.NOTE_TOO_LONG, count=t.num(NOTE_MAX)), True)
+        return await self._lead_page(request, viewer, t._(pages.NOTE_SAVED))
+
+    async def follow_up(self, request: web.Request, viewer: Viewer, form: dict[str, str]) -> web.StreamResponse:
+        lead_id = self._lead_id(request)
+        done = await self.service.set_follow_up(viewer, lead_id, form.get("day", "")) if lead_id is not None else None
+        if done is None:
+            return self._message(request, pages.NOT_FOUND, 404, viewer)
+        t = self.tr(viewer.lang)
+        if not done:
+            return await self._lead_page(request, viewer, t._(pages.FOLLOW_UP_BAD), True)
+        return await self._lead_page(request, viewer, t._(pages.FOLLOW_UP_SAVED))
 
     def _lead_id(self, request: web.Request) -> int | None:
         raw = request.match_info.get("lead_id", "")
@@ -196,7 +245,8 @@ class Dashboard:
         if page is None:
             return self._message(request, pages.NOT_FOUND, 404, viewer)
         t = self.tr(viewer.lang)
-        return self._page(pages.lead_page(t, viewer, page, chat_html(page.card), self.service.reasons, notice, refused))
+        return self._page(pages.lead_page(t, viewer, page, chat_html(page.card), self.service.reasons, notice, refused,
+                                          today=self.service.today()))
 
     async def move(self, request: web.Request, viewer: Viewer, form: dict[str, str]) -> web.StreamResponse:
         lead_id = self._lead_id(request)
@@ -223,12 +273,16 @@ class Dashboard:
         if not viewer.admin:
             return self._message(request, pages.NOT_FOUND, 404, viewer)
         q, vocab = request.query, self.service.vocab
+        dates = DateRange.parse(q.get("from"), q.get("to"))
         filters = Filters(state=q.get("state") if q.get("state") in vocab.states else None,
                           sector=q.get("sector") if q.get("sector") in vocab.sectors else None,
-                          lang=q.get("lang") if q.get("lang") in ("hi", "en") else None)
+                          lang=q.get("lang") if q.get("lang") in ("hi", "en") else None, since=dates.since, until=dates.until)
         funnel = await self.service.funnel(filters)
         broadcasts = await self.service.broadcasts()
-        return self._page(pages.admin_page(self.tr(viewer.lang), viewer, vocab, funnel, filters, broadcasts, vocab.modules))
+        report = await AdminDashboard.of(self.service.stats).report(filters, dates)  # bot/web/admin.py draws it
+        t = self.tr(viewer.lang)
+        return self._page(pages.admin_page(t, viewer, vocab, funnel, filters, broadcasts, vocab.modules,
+                                           admin_views.date_fields(t, dates), admin_views.sections(t, report)))
 
 
 FONTS = Path(__file__).resolve().parent.parent / "fonts"
@@ -245,6 +299,9 @@ def dashboard_app(service: DashboardService) -> web.Application:
     app.router.add_get("/app", d.mini_app)
     app.router.add_get("/lead/{lead_id}", d.lead)
     app.router.add_post("/lead/{lead_id}", d.protected(d.move))
+    app.router.add_post("/lead/{lead_id}/note", d.protected(d.note))
+    app.router.add_post("/lead/{lead_id}/follow-up", d.protected(d.follow_up))
+    app.router.add_get("/export.csv", d.export)
     app.router.add_get("/admin", d.admin)
     app.router.add_get("/font/{name}", d.font)
     app.router.add_post("/lang", d.protected(d.set_lang))

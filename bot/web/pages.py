@@ -7,9 +7,11 @@ The funnel is an inline SVG, so the browser shapes Devanagari labels itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from ..core.funnel import Filters, Stage, describe_filters, path_of
 from ..core.leads import ACTION_LABELS, FILTER_LABELS, LANGUAGE_NAMES, STATUS_LABELS, TIMELINE_LABELS
@@ -34,6 +36,26 @@ LEAD_TIMELINE = N_("What happened so far")
 LEAD_DECLINE = N_("Decline: why?")
 LEAD_LOST = N_("Lost: what happened?")
 LEAD_NO_MOVES = N_("No more steps for this lead.")
+FILTER_SCORE = N_("Score at least")
+FILTER_FROM = N_("Offered from")
+FILTER_TO = N_("Offered until")
+EXPORT_LINK = N_("Download these leads (CSV)")
+OVERDUE_TITLE = N_("Follow-ups overdue")
+OVERDUE_ITEM = N_("Follow-up was due {date}")
+FOLLOW_UP_ON = N_("Follow-up: {date}")
+NOTE_TITLE = N_("Note")
+NOTE_HINT = N_("Only your startup sees this note (up to {count} characters).")
+NOTE_BY = N_("Written by {who}, {when}")
+NOTE_SAVE = N_("Save note")
+NOTE_SAVED = N_("Note saved.")
+NOTE_TOO_LONG = N_("The note is too long: please keep it to {count} characters at most.")
+FOLLOW_UP_TITLE = N_("Follow-up date")
+FOLLOW_UP_HINT = N_("On this day the bot reminds your team in chat.")
+FOLLOW_UP_SET_BY = N_("Set by {who}, {when}")
+FOLLOW_UP_SAVE = N_("Save date")
+FOLLOW_UP_CLEAR = N_("Remove date")
+FOLLOW_UP_SAVED = N_("Follow-up date saved.")
+FOLLOW_UP_BAD = N_("Please choose a date from today to one year ahead.")
 ADMIN_TITLE = N_("Funnel")
 ADMIN_LINK = N_("Funnel and broadcasts")
 BOARD_LINK = N_("My startup's leads")
@@ -79,6 +101,13 @@ border-left-color:#d9822b}ol.timeline{background:#fff;border-radius:10px;padding
 table{border-collapse:collapse;width:100%;background:#fff;border-radius:10px;font-size:14px}th,td{padding:6px;text-align:right;
 border-bottom:1px solid #eef1f3}th:first-child,td:first-child{text-align:left}.scroll{overflow-x:auto}svg{background:#fff;
 border-radius:10px;width:100%;height:auto}.page{background:#fff;border-radius:10px;padding:16px}
+.filters input{font:inherit;padding:6px;border:1px solid #c9d1d6;border-radius:6px;background:#fff;min-width:0;width:100%}
+.export{margin:8px 0 0}.overdue{background:#fdf0e6;border-radius:10px;padding:8px 12px;margin:0 0 12px}
+.overdue h2{margin:4px 0 8px;color:#8a4b12}ul.leads.late a{border-left-color:#d9822b}ul.leads a span{display:block}.due{color:#8a4b12;font-weight:600}
+.box{background:#fff;border-radius:10px;padding:12px;margin:12px 0}.box h2{margin:0 0 6px}.box form{margin:0;display:flex;
+flex-direction:column;gap:8px}.box textarea,.box input[type=date]{font:inherit;padding:8px;border:1px solid #c9d1d6;
+border-radius:6px;width:100%}.box .row{display:flex;flex-wrap:wrap;gap:8px}.saved{white-space:pre-wrap;overflow-wrap:anywhere;
+background:#f4f6f7;border-radius:8px;padding:8px;margin:0 0 6px}
 """
 
 
@@ -128,15 +157,44 @@ def _filter_form(t: Tr, vocab: Vocabulary, action: str, chosen: dict[str, str | 
     parts.append(_select("sector", t._(FILTER_SECTOR), [any_, *((k, t._(v)) for k, v in vocab.sectors.items())],
                          chosen.get("sector")))
     parts.append(_select("lang", t._(FILTER_LANGUAGE), [any_, *LANGUAGE_NAMES.items()], chosen.get("lang")))
+    if status:  # the staff board: score and offer dates too
+        parts.append(f'<label>{esc(t._(FILTER_SCORE))}<input type="number" name="score" min="0" max="999" inputmode="numeric" '
+                     f'value="{esc(chosen.get("score") or "")}"></label><span></span>')
+        parts.extend(f'<label>{esc(t._(label))}<input type="date" name="{name}" value="{esc(chosen.get(name) or "")}"></label>'
+                     for name, label in (("from", FILTER_FROM), ("to", FILTER_TO)))
     return (f'<form class="filters" method="get" action="{action}">{"".join(parts)}'
             f'<button class="act alt">{esc(t._(FILTER_SHOW))}</button></form>')
 
 
-def board_page(t: Tr, viewer: Any, vocab: Vocabulary, leads: Sequence[Any], chosen: dict[str, str | None]) -> str:
-    """The staff board: the startup's leads grouped by status, with the filters."""
-    body = [f'<h1>{esc(t._(BOARD_TITLE, startup=viewer.staff.startup_name))}</h1>',
-            _filter_form(t, vocab, f"{PREFIX}/", chosen, status=True),
-            f'<p class="muted">{esc(t.p_(BOARD_COUNT, len(leads), count=t.num(len(leads))))}</p>']
+def day_text(t: Tr, day: str) -> str:
+    """A YYYY-MM-DD day as the viewer's language writes a date."""
+    return t.texts.date(t.lang, dt.date.fromisoformat(day))
+
+
+def _lead_item(t: Tr, vocab: Vocabulary, lead: Any, extra: str = "") -> str:
+    p = lead.profile
+    place = ", ".join(x for x in (p.get("district"), t._(vocab.states[lead.state]) if lead.state in vocab.states else None) if x)
+    sector = t._(vocab.sectors[lead.sector]) if lead.sector in vocab.sectors else ""
+    return (f'<li><a href="{PREFIX}/lead/{lead.id}"><b>#{lead.id} {esc(p.get("business_name") or "—")}</b>'
+            f'<span class="muted">{esc(p.get("owner_name") or "—")} · {esc(place or "—")} · {esc(sector or "—")} · '
+            f'⭐ {esc(t.num(lead.score))}</span>{extra}</a></li>')
+
+
+def board_page(t: Tr, viewer: Any, vocab: Vocabulary, leads: Sequence[Any], chosen: dict[str, str | None],
+               overdue: Sequence[Any] = ()) -> str:
+    """The staff board: overdue follow-ups first, then the startup's leads grouped by status, with the filters
+    and a link to download what they show."""
+    query = urlencode([(k, v) for k, v in chosen.items() if v])
+    body = [f'<h1>{esc(t._(BOARD_TITLE, startup=viewer.staff.startup_name))}</h1>']
+    if overdue:
+        late = "".join(_lead_item(t, vocab, lead, f'<span class="due">{esc(t._(OVERDUE_ITEM, date=day_text(t, lead.follow_up)))}</span>')
+                       for lead in overdue)
+        body.append(f'<section class="overdue" id="overdue"><h2>⏰ {esc(t._(OVERDUE_TITLE))} ({esc(t.num(len(overdue)))})</h2>'
+                    f'<ul class="leads late">{late}</ul></section>')
+    body += [_filter_form(t, vocab, f"{PREFIX}/", chosen, status=True),
+             f'<p class="export"><a class="btn alt" id="export" href="{PREFIX}/export.csv{"?" + esc(query) if query else ""}" '
+             f'download>⬇ {esc(t._(EXPORT_LINK))}</a></p>',
+             f'<p class="muted">{esc(t.p_(BOARD_COUNT, len(leads), count=t.num(len(leads))))}</p>']
     if not leads:
         body.append(f'<div class="page">{esc(t._(BOARD_EMPTY))}</div>')
     for status in BOARD_STATUSES:
@@ -145,12 +203,8 @@ def board_page(t: Tr, viewer: Any, vocab: Vocabulary, leads: Sequence[Any], chos
             continue
         items = []
         for lead in group:
-            p = lead.profile
-            place = ", ".join(x for x in (p.get("district"), t._(vocab.states[lead.state]) if lead.state in vocab.states else None) if x)
-            sector = t._(vocab.sectors[lead.sector]) if lead.sector in vocab.sectors else ""
-            items.append(f'<li><a href="{PREFIX}/lead/{lead.id}"><b>#{lead.id} {esc(p.get("business_name") or "—")}</b>'
-                         f'<span class="muted">{esc(p.get("owner_name") or "—")} · {esc(place or "—")} · {esc(sector or "—")} · '
-                         f'⭐ {esc(t.num(lead.score))}</span></a></li>')
+            extra = f'<span class="muted">📅 {esc(t._(FOLLOW_UP_ON, date=day_text(t, lead.follow_up)))}</span>' if lead.follow_up else ""
+            items.append(_lead_item(t, vocab, lead, extra))
         body.append(f'<section id="status-{status}"><h2>{esc(t._(STATUS_LABELS[status]))} ({esc(t.num(len(group)))})</h2>'
                     f'<ul class="leads">{"".join(items)}</ul></section>')
     return document(t, t._(BOARD_TITLE, startup=viewer.staff.startup_name), "".join(body), viewer=viewer)
@@ -161,9 +215,44 @@ def _move(viewer: Any, lead_id: int, action: str, label: str, *, alt: bool = Fal
             f'<button class="act{" alt" if alt else ""}" name="action" value="{esc(action)}">{esc(label)}</button></form>')
 
 
+def _note_box(t: Tr, viewer: Any, page: Any) -> str:
+    n, lead_id = page.note, page.lead.id
+    saved = ""
+    if n.note:
+        saved = (f'<div class="saved" id="note-text">{esc(n.note)}</div>'
+                 f'<p class="muted" id="note-by">{esc(t._(NOTE_BY, who=_who(n.note_by), when=t.when(n.note_at)))}</p>')
+    return (f'<section class="box" id="note"><h2>📝 {esc(t._(NOTE_TITLE))}</h2>{saved}'
+            f'<form method="post" action="{PREFIX}/lead/{lead_id}/note">{csrf_field(viewer)}'
+            f'<textarea name="note" rows="3" maxlength="1000" aria-label="{esc(t._(NOTE_TITLE))}">{esc(n.note or "")}</textarea>'
+            f'<span class="muted">{esc(t._(NOTE_HINT, count=t.num(1000)))}</span>'
+            f'<div class="row"><button class="act">{esc(t._(NOTE_SAVE))}</button></div></form></section>')
+
+
+def _follow_up_box(t: Tr, viewer: Any, page: Any, today: dt.date) -> str:
+    n, lead_id = page.note, page.lead.id
+    saved = ""
+    if n.follow_up:
+        saved = (f'<p class="due" id="follow-up-day">📅 {esc(t._(FOLLOW_UP_ON, date=day_text(t, n.follow_up)))}</p>'
+                 f'<p class="muted">{esc(t._(FOLLOW_UP_SET_BY, who=_who(n.follow_up_by), when=t.when(n.follow_up_at)))}</p>')
+    clear = (f'<button class="act alt" name="day" value="">{esc(t._(FOLLOW_UP_CLEAR))}</button>' if n.follow_up else "")
+    return (f'<section class="box" id="follow-up"><h2>{esc(t._(FOLLOW_UP_TITLE))}</h2>{saved}'
+            f'<form method="post" action="{PREFIX}/lead/{lead_id}/follow-up">{csrf_field(viewer)}'
+            f'<input type="date" name="day" min="{today.isoformat()}" max="{(today + dt.timedelta(days=366)).isoformat()}" '
+            f'value="{esc(n.follow_up or "")}" aria-label="{esc(t._(FOLLOW_UP_TITLE))}">'
+            f'<span class="muted">{esc(t._(FOLLOW_UP_HINT))}</span>'
+            f'<div class="row"><button class="act">{esc(t._(FOLLOW_UP_SAVE))}</button>{clear}</div></form></section>')
+
+
+def _who(by: str | None) -> str:
+    """Which staff chat wrote something: "Telegram 501" / "WhatsApp 9198…"."""
+    channel, _, ref = (by or "").partition(":")
+    name = {"telegram": "Telegram", "whatsapp": "WhatsApp"}.get(channel, channel)
+    return f"{name} {ref}".strip() or "—"
+
+
 def lead_page(t: Tr, viewer: Any, page: Any, card_html: str, reasons: dict[str, Sequence[tuple[str, str]]],
-              notice: str = "", refused: bool = False) -> str:
-    """One lead: the chat's card, the moves the chat offers, and the timeline."""
+              notice: str = "", refused: bool = False, today: dt.date | None = None) -> str:
+    """One lead: the chat's card, the moves the chat offers, the note and follow-up, and the timeline."""
     lead = page.lead
     moves, asks = [], []
     for action in page.actions:
@@ -181,6 +270,7 @@ def lead_page(t: Tr, viewer: Any, page: Any, card_html: str, reasons: dict[str, 
             + (f'<div class="moves">{"".join(moves)}</div>' if moves else "")
             + "".join(asks)
             + ("" if page.actions else f'<p class="muted">{esc(t._(LEAD_NO_MOVES))}</p>')
+            + _note_box(t, viewer, page) + _follow_up_box(t, viewer, page, today or dt.date.today())
             + f'<h2>{esc(t._(LEAD_TIMELINE))}</h2><ol class="timeline">{"".join(steps)}</ol>')
     return document(t, f"#{lead.id}", body, viewer=viewer, status=status)
 
@@ -208,8 +298,9 @@ def funnel_svg(t: Tr, funnel: Sequence[Stage]) -> str:
 
 
 def admin_page(t: Tr, viewer: Any, vocab: Vocabulary, funnel: Sequence[Stage], filters: Filters, broadcasts: Sequence[Any],
-               module_titles: dict[str, str]) -> str:
-    """The admins' page: the funnel for the filters, then the broadcasts with their counts."""
+               module_titles: dict[str, str], extra_filters: str = "", extra: str = "") -> str:
+    """The admins' page: the funnel for the filters, then the broadcasts with their counts
+    (``extra_filters``: more form fields, first in the form; ``extra``: sections after the broadcasts; bot/web/admin.py)."""
     chosen = {"state": filters.state, "sector": filters.sector, "lang": filters.lang}
     scope = describe_filters(filters, vocab, t.texts, t.lang)
     rows = []
@@ -224,9 +315,11 @@ def admin_page(t: Tr, viewer: Any, vocab: Vocabulary, funnel: Sequence[Stage], f
     heads = [COUNT_RECIPIENTS, COUNT_SENT, COUNT_DELIVERED, COUNT_READ, COUNT_FAILED, COUNT_BLOCKED]
     table = (f'<div class="scroll"><table><tr><th>#</th>{"".join(f"<th>{esc(t._(h))}</th>" for h in heads)}</tr>{"".join(rows)}'
              '</table></div>') if rows else f'<div class="page">{esc(t._(BROADCAST_NONE))}</div>'
-    body = (f'<h1>{esc(t._(ADMIN_TITLE))}</h1>' + _filter_form(t, vocab, f"{PREFIX}/admin", chosen, status=False)
+    form = _filter_form(t, vocab, f"{PREFIX}/admin", chosen, status=False)
+    form = form.replace('action="/dashboard/admin">', 'action="/dashboard/admin">' + extra_filters, 1)
+    body = (f'<h1>{esc(t._(ADMIN_TITLE))}</h1>' + form
             + f'<p class="muted" id="scope">{esc(scope)}</p>' + funnel_svg(t, funnel)
-            + f'<h2>{esc(t._(BROADCASTS))}</h2>' + table)
+            + f'<h2>{esc(t._(BROADCASTS))}</h2>' + table + extra)
     return document(t, t._(ADMIN_TITLE), body, viewer=viewer)
 
 

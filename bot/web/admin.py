@@ -1,0 +1,90 @@
+"""The admin page's sections below the funnel, as HTML: the date range fields, where onboarding
+stops (an inline SVG bar per step, labels in the viewer's language), the hardest quiz questions
+and the startups' waiting leads and SLA lapses. Words come from the catalogs; nothing here is
+typed by a person except startup names, which are escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core.session import N_, Tr
+from ..services.admin_dashboard import AdminReport, DateRange, Stop
+from .pages import esc
+
+DATE_FROM = N_("From")
+DATE_TO = N_("To")
+DROP_OFF = N_("Where onboarding stops")
+DROP_OFF_NOTE = N_("Owners who have not finished their profile, by the question they are on.")
+DROP_OFF_NONE = N_("Nobody is stuck in onboarding.")
+HARDEST = N_("Hardest quiz questions")
+HARDEST_NOTE = N_("Lowest share right on the first try.")
+HARDEST_NONE = N_("No quiz answers yet.")
+COL_MODULE = N_("Module")
+COL_QUESTION = N_("Question")
+COL_RIGHT = N_("Right first time")
+COL_ANSWERED = N_("Answered")
+STARTUPS = N_("Leads waiting and late answers")
+COL_STARTUP = N_("Startup")
+COL_WAITING = N_("Waiting for an answer")
+COL_LAPSED = N_("Not answered in time")
+STARTUPS_NONE = N_("No startups yet.")
+
+
+def date_fields(t: Tr, dates: DateRange) -> str:
+    """The ``from``/``to`` day fields for the filter form."""
+    def field(name: str, label: str, day) -> str:
+        value = day.isoformat() if day else ""
+        return (f'<label>{esc(t._(label))}<input type="date" name="{name}" value="{esc(value)}" '
+                'style="font:inherit;padding:6px;border:1px solid #c9d1d6;border-radius:6px;background:#fff"></label>')
+
+    return field("from", DATE_FROM, dates.start) + field("to", DATE_TO, dates.end)
+
+
+def stops_svg(t: Tr, stops: Sequence[Stop]) -> str:
+    """Owners stopped per onboarding step as horizontal bars, the step's title above its bar."""
+    width, row, left, top = 360, 46, 8, 8
+    biggest = max((s.count for s in stops), default=0) or 1
+    total = sum(s.count for s in stops)
+    bar_space = width - left - 96
+    parts = []
+    for i, stop in enumerate(stops):
+        y = top + i * row
+        w = max(bar_space * stop.count / biggest, 2)
+        title = t._(stop.title)
+        share = f" ({t.texts.percent(t.lang, stop.count / total)})" if total else ""
+        parts.append(f'<text x="{left}" y="{y + 14}" font-size="14" fill="#1d2327">{esc(title)}</text>'
+                     f'<rect x="{left}" y="{y + 20}" width="{w:.1f}" height="16" rx="4" fill="#d9822b">'
+                     f'<title>{esc(title)}: {esc(t.num(stop.count))}</title></rect>'
+                     f'<text x="{left + w + 6:.1f}" y="{y + 33}" font-size="13" fill="#1d2327">{esc(t.num(stop.count))}{esc(share)}</text>')
+    height = top + row * len(stops) + 8
+    return (f'<svg id="stops" role="img" aria-label="{esc(t._(DROP_OFF))}" viewBox="0 0 {width} {height}" '
+            f'xmlns="http://www.w3.org/2000/svg" font-family="Saathi Devanagari,system-ui,Noto Sans Devanagari,sans-serif">'
+            f'{"".join(parts)}</svg>')
+
+
+def sections(t: Tr, report: AdminReport) -> str:
+    """The drop-off chart, the hardest questions and the startups' table."""
+    out = [f'<h2>{esc(t._(DROP_OFF))}</h2><p class="muted">{esc(t._(DROP_OFF_NOTE))}</p>']
+    out.append(stops_svg(t, report.stops) if report.stops else f'<div class="page" id="stops">{esc(t._(DROP_OFF_NONE))}</div>')
+
+    out.append(f'<h2>{esc(t._(HARDEST))}</h2><p class="muted">{esc(t._(HARDEST_NOTE))}</p>')
+    if report.questions:
+        rows = "".join(f'<tr><td>{esc(t._(q.module))}</td><td style="text-align:left">{esc(t._(q.text))}</td>'
+                       f'<td>{esc(t.texts.percent(t.lang, q.rate))}</td><td>{esc(t.num(q.answered))}</td></tr>'
+                       for q in report.questions)
+        heads = "".join(f'<th style="text-align:left">{esc(t._(h))}</th>' for h in (COL_MODULE, COL_QUESTION)) + "".join(
+            f"<th>{esc(t._(h))}</th>" for h in (COL_RIGHT, COL_ANSWERED))
+        out.append(f'<div class="scroll"><table id="hardest"><tr>{heads}</tr>{rows}</table></div>')
+    else:
+        out.append(f'<div class="page" id="hardest">{esc(t._(HARDEST_NONE))}</div>')
+
+    out.append(f'<h2>{esc(t._(STARTUPS))}</h2>')
+    if report.startups:
+        rows = "".join(f'<tr><td>{esc(s.name)}</td><td>{esc(t.num(s.waiting))}</td><td>{esc(t.num(s.lapsed))}</td></tr>'
+                       for s in report.startups)
+        heads = "".join(f"<th>{esc(t._(h))}</th>" for h in (COL_STARTUP, COL_WAITING, COL_LAPSED))
+        out.append(f'<div class="scroll"><table id="startups"><tr>{heads}</tr>{rows}</table></div>')
+    else:
+        out.append(f'<div class="page" id="startups">{esc(t._(STARTUPS_NONE))}</div>')
+    return "".join(out)
