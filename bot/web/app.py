@@ -264,7 +264,7 @@ class Dashboard:
         name = FONT_FILES.get(request.match_info["name"])
         if name is None:
             return web.Response(status=404)
-        return web.FileResponse(FONTS / name, headers={"Cache-Control": "public, max-age=604800", "Content-Type": "font/ttf"})
+        return web.FileResponse(FONTS / name, headers={"Cache-Control": "public, max-age=604800", "Content-Type": "font/woff2"})
 
     async def admin(self, request: web.Request) -> web.StreamResponse:
         viewer = await self._viewer(request)
@@ -286,7 +286,8 @@ class Dashboard:
 
 
 FONTS = Path(__file__).resolve().parent.parent / "fonts"
-FONT_FILES = {"devanagari.ttf": "NotoSansDevanagari-Regular.ttf", "devanagari-bold.ttf": "NotoSansDevanagari-Bold.ttf"}
+# WOFF2 (70 KB each; the TTFs Pillow draws with are 230 KB): the same glyphs and shaping, compressed
+FONT_FILES = {"devanagari.woff2": "NotoSansDevanagari-Regular.woff2", "devanagari-bold.woff2": "NotoSansDevanagari-Bold.woff2"}
 
 
 def dashboard_app(service: DashboardService) -> web.Application:

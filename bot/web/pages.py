@@ -79,8 +79,8 @@ MINI_APP_WAIT = N_("Opening your dashboard…")
 MINI_APP_REFUSED = N_("Telegram could not confirm who you are. Close this and open the dashboard again.")
 
 CSS = """
-@font-face{font-family:"Saathi Devanagari";src:url(/dashboard/font/devanagari.ttf) format("truetype");unicode-range:U+0900-097F,U+1CD0-1CFF,U+200C-200D,U+A8E0-A8FF;font-weight:400;font-display:swap}
-@font-face{font-family:"Saathi Devanagari";src:url(/dashboard/font/devanagari-bold.ttf) format("truetype");unicode-range:U+0900-097F,U+1CD0-1CFF,U+200C-200D,U+A8E0-A8FF;font-weight:700;font-display:swap}
+@font-face{font-family:"Saathi Devanagari";src:url(/dashboard/font/devanagari.woff2) format("woff2");unicode-range:U+0900-097F,U+1CD0-1CFF,U+200C-200D,U+A8E0-A8FF;font-weight:400;font-display:swap}
+@font-face{font-family:"Saathi Devanagari";src:url(/dashboard/font/devanagari-bold.woff2) format("woff2");unicode-range:U+0900-097F,U+1CD0-1CFF,U+200C-200D,U+A8E0-A8FF;font-weight:700;font-display:swap}
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 "Saathi Devanagari",system-ui,-apple-system,"Noto Sans Devanagari",sans-serif;
 color:#1d2327;background:#f4f6f7}header{background:#1f6f8b;color:#fff;padding:10px 14px;display:flex;flex-wrap:wrap;
 gap:6px 12px;align-items:center}header a{color:#fff;font-weight:600;text-decoration:none}header .sp{flex:1}
