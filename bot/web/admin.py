@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..core.session import N_, Tr
 from ..services.admin_dashboard import AdminReport, DateRange, Stop
-from .pages import esc
+from .pages import bar_chart, esc
 
 DATE_FROM = N_("From")
 DATE_TO = N_("To")
@@ -43,24 +43,8 @@ def date_fields(t: Tr, dates: DateRange) -> str:
 
 def stops_svg(t: Tr, stops: Sequence[Stop]) -> str:
     """Owners stopped per onboarding step as horizontal bars, the step's title above its bar."""
-    width, row, left, top = 360, 46, 8, 8
-    biggest = max((s.count for s in stops), default=0) or 1
-    total = sum(s.count for s in stops)
-    bar_space = width - left - 96
-    parts = []
-    for i, stop in enumerate(stops):
-        y = top + i * row
-        w = max(bar_space * stop.count / biggest, 2)
-        title = t._(stop.title)
-        share = f" ({t.texts.percent(t.lang, stop.count / total)})" if total else ""
-        parts.append(f'<text x="{left}" y="{y + 14}" font-size="14" fill="#1d2327">{esc(title)}</text>'
-                     f'<rect x="{left}" y="{y + 20}" width="{w:.1f}" height="16" rx="4" fill="#d9822b">'
-                     f'<title>{esc(title)}: {esc(t.num(stop.count))}</title></rect>'
-                     f'<text x="{left + w + 6:.1f}" y="{y + 33}" font-size="13" fill="#1d2327">{esc(t.num(stop.count))}{esc(share)}</text>')
-    height = top + row * len(stops) + 8
-    return (f'<svg id="stops" role="img" aria-label="{esc(t._(DROP_OFF))}" viewBox="0 0 {width} {height}" '
-            f'xmlns="http://www.w3.org/2000/svg" font-family="Saathi Devanagari,system-ui,Noto Sans Devanagari,sans-serif">'
-            f'{"".join(parts)}</svg>')
+    bars = [(t._(stop.title), stop.count) for stop in stops]
+    return bar_chart(t, bars, sum(s.count for s in stops), t._(DROP_OFF), ("#d9822b", "#d9822b"), svg_id="stops")
 
 
 def sections(t: Tr, report: AdminReport) -> str:

@@ -275,26 +275,33 @@ def lead_page(t: Tr, viewer: Any, page: Any, card_html: str, reasons: dict[str, 
     return document(t, f"#{lead.id}", body, viewer=viewer, status=status)
 
 
-def funnel_svg(t: Tr, funnel: Sequence[Stage]) -> str:
-    """The funnel's path as a horizontal bar chart: each stage's name above its bar, count and share beside it."""
-    stages = path_of(list(funnel))
+def bar_chart(t: Tr, bars: Sequence[tuple[str, int]], of: int, label: str, colors: tuple[str, str], svg_id: str = "") -> str:
+    """Horizontal bars in an inline SVG (the browser shapes Devanagari): each label above its bar, the
+    count and its share of ``of`` beside it; the first bar in ``colors[0]``, the others in ``colors[1]``."""
     width, row, left, top = 360, 46, 8, 8
-    first = stages[0].count if stages else 0
-    biggest = max((s.count for s in stages), default=0) or 1
+    biggest = max((count for _, count in bars), default=0) or 1
     bar_space = width - left - 96
     parts = []
-    for i, stage in enumerate(stages):
+    for i, (title, count) in enumerate(bars):
         y = top + i * row
-        w = max(bar_space * stage.count / biggest, 2)
-        share = f" ({t.texts.percent(t.lang, stage.count / first)})" if first else ""
-        parts.append(f'<text x="{left}" y="{y + 14}" font-size="14" fill="#1d2327">{esc(stage.title(t.texts, t.lang))}</text>'
-                     f'<rect x="{left}" y="{y + 20}" width="{w:.1f}" height="16" rx="4" fill="{"#1f6f8b" if i == 0 else "#4fa3c7"}">'
-                     f'<title>{esc(stage.title(t.texts, t.lang))}: {esc(t.num(stage.count))}</title></rect>'
-                     f'<text x="{left + w + 6:.1f}" y="{y + 33}" font-size="13" fill="#1d2327">{esc(t.num(stage.count))}{esc(share)}</text>')
-    height = top + row * len(stages) + 8
-    return (f'<svg role="img" aria-label="{esc(t._(ADMIN_TITLE))}" viewBox="0 0 {width} {height}" '
-            f'xmlns="http://www.w3.org/2000/svg" font-family="Saathi Devanagari,system-ui,Noto Sans Devanagari,sans-serif">'
-            f'{"".join(parts)}</svg>')
+        w = max(bar_space * count / biggest, 2)
+        share = f" ({t.texts.percent(t.lang, count / of)})" if of else ""
+        parts.append(f'<text x="{left}" y="{y + 14}" font-size="14" fill="#1d2327">{esc(title)}</text>'
+                     f'<rect x="{left}" y="{y + 20}" width="{w:.1f}" height="16" rx="4" fill="{colors[0] if i == 0 else colors[1]}">'
+                     f'<title>{esc(title)}: {esc(t.num(count))}</title></rect>'
+                     f'<text x="{left + w + 6:.1f}" y="{y + 33}" font-size="13" fill="#1d2327">{esc(t.num(count))}{esc(share)}</text>')
+    height = top + row * len(bars) + 8
+    ident = f' id="{svg_id}"' if svg_id else ""
+    return (f'<svg{ident} role="img" aria-label="{esc(label)}" '
+            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" '
+            f'font-family="Saathi Devanagari,system-ui,Noto Sans Devanagari,sans-serif">{"".join(parts)}</svg>')
+
+
+def funnel_svg(t: Tr, funnel: Sequence[Stage]) -> str:
+    """The funnel's path as a horizontal bar chart: each stage's share of the first."""
+    stages = path_of(list(funnel))
+    bars = [(stage.title(t.texts, t.lang), stage.count) for stage in stages]
+    return bar_chart(t, bars, stages[0].count if stages else 0, t._(ADMIN_TITLE), ("#1f6f8b", "#4fa3c7"))
 
 
 def admin_page(t: Tr, viewer: Any, vocab: Vocabulary, funnel: Sequence[Stage], filters: Filters, broadcasts: Sequence[Any],
