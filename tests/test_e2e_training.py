@@ -3,8 +3,6 @@ Bot API stand-in, with what was stored checked in the SQLite file."""
 
 from __future__ import annotations
 
-import asyncio
-
 import json
 import re
 from collections.abc import AsyncIterator
@@ -70,17 +68,6 @@ def listed_options(message: BotMessage) -> list[str]:
     return options
 
 
-async def marked(api: BotApiStandin, uid: int, tapped: BotMessage) -> BotMessage:
-    """The tapped question once the bot has marked it (its buttons gone). The mark is an edit of an
-    older message sent beside the next one, so it may land a moment after the next question."""
-    for _ in range(100):
-        message = api.message(uid, tapped.message_id)
-        if message.buttons == []:
-            return message
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the tapped question was not marked: {message.text!r}")
-
-
 async def read_lessons(api: BotApiStandin, app: App, uid: int, lang: str, module: Module, first: BotMessage) -> BotMessage:
     """Page through every lesson of ``module`` with Next from ``first``; returns the first question."""
     lesson_msg, total = first, len(module.lessons)
@@ -97,8 +84,8 @@ async def read_lessons(api: BotApiStandin, app: App, uid: int, lang: str, module
                 app, lang, "Quiz time! {total} questions; {needed} right answers pass.",
                 total=len(module.quiz), needed=module.pass_mark,
             )
-        answered = await marked(api, uid, lesson_msg)  # keeps its text, loses its button
-        assert answered.text.endswith(f"✅ {label}")
+        answered = api.message(uid, lesson_msg.message_id)  # keeps its text, loses its button
+        assert answered.buttons == [] and answered.text.endswith(f"✅ {label}")
         lesson_msg = following
     return lesson_msg
 
@@ -127,8 +114,8 @@ async def answer(
         right_answer = f"{correct}. {tr(app, lang, question.correct.text)}"
         verdict = tr(app, lang, "❌ Not quite. The right answer: <b>{answer}</b>", answer=right_answer)
         assert feedback.text == verdict + "\n" + explanation
-    answered = await marked(api, uid, message)
-    assert answered.text.endswith(f"✅ {chosen}. {options[chosen - 1]}")
+    answered = api.message(uid, message.message_id)
+    assert answered.buttons == [] and answered.text.endswith(f"✅ {chosen}. {options[chosen - 1]}")
     return options, feedback, following
 
 

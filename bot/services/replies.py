@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from ..core.messages import Outbound, Photo, Picked, Tapped
+from ..core.messages import Outbound, Photo, Tapped
 from ..storage.outbox import OutboxRow, SqliteOutbox
 from .clock import Clock, SystemClock
 from .delivery import Blocked, Refused, RetryLater, wake_or_stop
@@ -114,21 +114,13 @@ class ReplyQueue:
             await self._send_in_order(key, rows)
 
     async def _send_in_order(self, key: tuple[str, str], rows: list[OutboxRow]) -> None:
-        """Send ``rows`` one after the other. Marking the tapped question (``Picked``) edits an older message
-        and orders nothing, so it runs beside the rows after it: the next question is not held up by it."""
         sender = self.senders.get(key[0])
         done: list[int] = []
-        marks: list[asyncio.Task] = []
         try:
             for index, row in enumerate(rows):
                 if sender is None:
                     await self._wait(key, rows[index:], RetryLater(f"no sender for channel {key[0]!r} yet", 5.0))
                     return
-                if isinstance(row.output, Picked):
-                    marks.append(asyncio.create_task(self._mark(sender, row)))
-                    done.append(row.id)
-                    self.sent += 1
-                    continue
                 try:
                     await sender.reply(await self._drawn(row))
                 except RetryLater as exc:
@@ -149,20 +141,10 @@ class ReplyQueue:
                 done.append(row.id)
                 self.sent += 1
         finally:
-            if marks:
-                await asyncio.gather(*marks)
             if done:
                 self._sent_ids += done
                 if self._flusher is None or self._flusher.done():
                     self._flusher = asyncio.create_task(self._flush_sent(SENT_FLUSH))
-
-    @staticmethod
-    async def _mark(sender: ReplySender, row: OutboxRow) -> None:
-        """A ``Picked`` row: cosmetic, tried once (a failure costs only the tick under the question)."""
-        try:
-            await sender.reply(row)
-        except Exception as exc:  # noqa: BLE001 - the chat goes on; the next send meets any real trouble itself
-            log.info("the tapped question of a %s chat was not marked: %s", row.channel, type(exc).__name__)
 
     async def _drawn(self, row: OutboxRow) -> OutboxRow:
         """``row`` with its named picture drawn, in the row's language (the outbox keeps only the name).
