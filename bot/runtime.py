@@ -430,8 +430,9 @@ class BotProcess:
             await application.shutdown()
 
         self._closers.append(shutdown)
-        await set_menus(application.bot, app.hub)
-        self.runtime.attach("telegram", TelegramSender(application.bot, app.texts), board=TelegramSender(application.bot),
+        menu_url = f"{app.dashboard.base_url}/dashboard/app" if app.dashboard is not None and settings.dashboard_enabled else ""
+        await set_menus(application.bot, app.hub, menu_url)
+        self.runtime.attach("telegram", TelegramSender(application.bot, app.texts, menu_url), board=TelegramSender(application.bot),
                             admins=True)
 
         async def receive() -> None:

@@ -792,6 +792,7 @@ class BotApiStandin:
 
         self._chats: dict[int, _Chat] = {}
         self._commands: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self._menu_buttons: dict[int | None, dict[str, Any]] = {}  # by chat id; None: every private chat's default
         self._open_queries: set[str] = set()
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
@@ -829,6 +830,8 @@ class BotApiStandin:
                 "setMyCommands": self._set_my_commands,
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
+                "setChatMenuButton": self._set_chat_menu_button,
+                "getChatMenuButton": self._get_chat_menu_button,
                 "sendMessage": self._send_message,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -1177,6 +1180,12 @@ class BotApiStandin:
         return [
             (c["command"], c["description"]) for c in self._commands.get((scope, language_code), [])
         ]
+
+    def menu_button(self, chat_id: int | None = None) -> dict[str, Any]:
+        """The menu button a chat shows (``None``: the default of every private chat), as Telegram returns it."""
+        if chat_id in self._menu_buttons:
+            return self._menu_buttons[chat_id]
+        return self._menu_buttons.get(None, {"type": "commands"})
 
     # ---- fault injection ---------------------------------------------------------------------
 
@@ -1681,6 +1690,40 @@ class BotApiStandin:
     def _delete_my_commands(self, params: Params) -> bool:
         self._commands.pop(self._command_key(params), None)
         return True
+
+    def _menu_chat(self, params: Params) -> int | None:
+        if params.get("chat_id") in (None, ""):
+            return None  # the default button of every private chat
+        return int(self._target_chat(params).user.user_id)
+
+    def _set_chat_menu_button(self, params: Params) -> bool:
+        chat_id = self._menu_chat(params)
+        button = _json_param(params, "menu_button", "can't parse menu button JSON object")
+        if button is None:
+            button = {"type": "default"}
+        if not isinstance(button, dict):
+            raise _bad("can't parse menu button: MenuButton must be an Object")
+        kind = button.get("type")
+        if kind not in ("commands", "web_app", "default"):
+            raise _bad("unsupported menu button type specified")
+        if kind == "web_app":
+            text, app = button.get("text"), button.get("web_app")
+            if not isinstance(text, str) or not text.strip():
+                raise _bad("menu button text is empty")
+            url = app.get("url") if isinstance(app, dict) else None
+            if not isinstance(url, str) or not url:
+                raise _bad("can't parse menu button: Web App URL is empty")
+            if not url.startswith("https://"):
+                raise _bad(f"menu button Web App URL '{url}' is invalid: Only HTTPS links are allowed")
+            button = {"type": "web_app", "text": text, "web_app": {"url": url}}
+        if kind == "default":
+            self._menu_buttons.pop(chat_id, None)
+        else:
+            self._menu_buttons[chat_id] = {"type": kind, **{k: v for k, v in button.items() if k != "type"}}
+        return True
+
+    def _get_chat_menu_button(self, params: Params) -> dict[str, Any]:
+        return self.menu_button(self._menu_chat(params))
 
     def _send_message(self, params: Params) -> dict[str, Any]:
         chat = self._target_chat(params, flood=True)

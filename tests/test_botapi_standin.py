@@ -19,8 +19,11 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    MenuButtonDefault,
+    MenuButtonWebApp,
     ReplyKeyboardMarkup,
     Update,
+    WebAppInfo,
 )
 from telegram.error import (
     BadRequest,
@@ -369,6 +372,28 @@ async def test_set_my_commands_per_language(api: BotApiStandin, bot: Bot) -> Non
         await bot.set_my_commands([BotCommand("Start", "Start")])
     await bot.delete_my_commands(language_code="hi")
     assert "hi" not in api.commands
+
+
+async def test_menu_button_per_chat_https_only(api: BotApiStandin, bot: Bot) -> None:
+    app = MenuButtonWebApp("Dashboard", WebAppInfo("https://saathi.example/dashboard/app"))
+    assert await bot.set_chat_menu_button(ASHA, app)
+    assert api.menu_button(ASHA) == {"type": "web_app", "text": "Dashboard",
+                                     "web_app": {"url": "https://saathi.example/dashboard/app"}}
+    assert api.menu_button() == {"type": "commands"}  # the other chats keep the command menu
+    assert (await bot.get_chat_menu_button(ASHA)).web_app.url.endswith("/dashboard/app")
+
+    with pytest.raises(BadRequest, match="(?i)only https links are allowed"):
+        await bot.set_chat_menu_button(ASHA, MenuButtonWebApp("Dashboard", WebAppInfo("http://localhost/app")))
+    with pytest.raises(BadRequest, match="(?i)text is empty"):
+        await bot.set_chat_menu_button(ASHA, MenuButtonWebApp(" ", WebAppInfo("https://saathi.example/")))
+    with pytest.raises(BadRequest, match="(?i)chat not found"):
+        await bot.set_chat_menu_button(999_999, app)
+    with pytest.raises(BadRequest, match="(?i)must be an object"):
+        await bot.do_api_request("setChatMenuButton", api_kwargs={"chat_id": ASHA, "menu_button": "[1]"})
+    assert api.menu_button(ASHA)["web_app"]["url"] == "https://saathi.example/dashboard/app"  # refusals change nothing
+
+    assert await bot.set_chat_menu_button(ASHA, MenuButtonDefault())
+    assert api.menu_button(ASHA) == {"type": "commands"}
 
 
 async def test_reply_keyboard_photo_document_and_delete(api: BotApiStandin, bot: Bot) -> None:

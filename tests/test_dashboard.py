@@ -106,6 +106,8 @@ async def status_of(d: Board, lead_id: int) -> str:
 # ----------------------------------------------------------------- signing in
 async def test_a_link_from_the_chat_signs_in_once_and_expires(d: Board):
     welcome = await sign_in_link(d, STAFF_A)
+    await d.api.wait_idle()  # over http there is no menu button (Telegram would refuse it) and nothing is refused
+    assert d.api.menu_button(STAFF_A) == {"type": "commands"} and d.api.refusals == []
     async with browser() as b:
         context = await b.new_context(viewport=PHONE)
         page = await context.new_page()
@@ -130,6 +132,46 @@ async def test_a_link_from_the_chat_signs_in_once_and_expires(d: Board):
         assert (await page.goto(f"{d.base}/dashboard/")).status == 200
         d.h.clock.advance(12 * 3600)
         assert (await page.goto(f"{d.base}/dashboard/")).status == 401
+
+
+async def test_staff_and_admin_chats_get_a_dashboard_menu_button_and_owners_do_not(tmp_path: Path, store: dict):
+    """Over https the menu button of a staff or admin chat opens the dashboard as a Mini App; an owner's
+    stays the command menu, and a chat that unlinks gets the command menu back."""
+    mini_app = {"type": "web_app", "text": "Dashboard", "web_app": {"url": "https://saathi.example/dashboard/app"}}
+    registry = tmp_path / "startups.yaml"
+    registry.write_text(REGISTRY, encoding="utf-8")
+    async with BotApiStandin() as api:
+        api.add_user(ADMIN, first_name="Admin", language_code="hi")
+        async with started(api, store["database_path"], ManualClock(), database_url=store.get("database_url", ""),
+                           dashboard_port=free_port(), dashboard_url="https://saathi.example",
+                           webhook_listen="127.0.0.1") as bot:
+            h = Harness(api, bot, bot.app.clock, store["database_path"])
+            await bot.app.leads.import_file(registry)
+            assert api.menu_button(ADMIN) == mini_app  # set at start; an admin's language is not known yet
+
+            assert "now linked" in (await join(h, STAFF_A, "up_brass", "en")).text
+            await api.wait_idle()
+            assert api.menu_button(STAFF_A) == mini_app
+
+            api.add_user(OWNER_A, first_name="Asha", language_code="hi")
+            api.send_text(OWNER_A, "/start")
+            await api.wait_for_message(OWNER_A)
+            api.send_text(OWNER_A, "/dashboard")
+            await api.wait_for_message(OWNER_A)
+            await api.wait_idle()
+            assert api.menu_button(OWNER_A) == api.menu_button() == {"type": "commands"}
+
+            api.send_text(ADMIN, "/dashboard")  # the admin's app is in Hindi: the button is relabelled
+            await api.wait_for_message(ADMIN, lambda m: "/dashboard/login?t=" in (m.text or ""))
+            await api.wait_idle()
+            assert api.menu_button(ADMIN) == {**mini_app, "text": "डैशबोर्ड"}
+
+            api.send_text(STAFF_A, "/delete_my_data")
+            question = await api.wait_for_message(STAFF_A, lambda m: "Unlink this chat" in (m.text or ""))
+            api.tap_button(STAFF_A, question, "Yes")
+            await api.wait_for_message(STAFF_A, lambda m: "no longer linked" in (m.text or ""))
+            await api.wait_idle()
+            assert api.menu_button(STAFF_A) == {"type": "commands"}
 
 
 async def test_an_owner_gets_no_link(d: Board):

@@ -33,7 +33,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from ..core.errors import StorageError
-from ..core.messages import Choice, Inbound, Photo, Picked, Say, Tapped, Toast, UserKey
+from ..core.messages import Choice, Inbound, Menu, Photo, Picked, Say, Tapped, Toast, UserKey
 from ..core.session import N_
 from ..services.conversation import Reply
 from ..services.delivery import Blocked, Refused, RetryLater
@@ -50,6 +50,8 @@ CALLBACK_DATA_LIMIT = 64
 CHANNEL = "telegram"
 SHARE_NUMBER = N_("📱 Share my number")
 TRY_AGAIN = N_("Sorry, I could not save that just now. Please send it again in a minute.")
+MENU_BUTTON = N_("Dashboard")
+"""The label of the menu button that opens the dashboard as a Mini App in staff and admin chats."""
 _MEDIA = ("sticker", "voice", "audio", "photo", "video", "video_note", "animation", "document", "location", "venue", "poll", "dice")
 
 # The command menu, in both languages (setMyCommands with language_code "hi" and the default).
@@ -183,6 +185,18 @@ async def edit_markup(bot, chat_id: int | str, message_id: int | str, markup: st
 async def answer_tap(bot, query_id: str, text: str | None = None) -> Any:
     """answerCallbackQuery, raw: stops the button's spinner, with a pop-up ``text`` if given."""
     return await _call(bot, "answerCallbackQuery", {"callback_query_id": query_id, "text": text})
+
+
+def menu_button_json(label: str | None = None, url: str = "") -> str:
+    """A ``MenuButton``: the Mini App at ``url`` labelled ``label``, or (no label) the default command menu."""
+    if label is None:
+        return '{"type":"default"}'
+    return json.dumps({"type": "web_app", "text": label, "web_app": {"url": url}}, ensure_ascii=False, separators=(",", ":"))
+
+
+async def set_menu_button(bot, chat_id: int | str | None, button: str) -> Any:
+    """setChatMenuButton, raw (no ``chat_id``: the default for every private chat)."""
+    return await _call(bot, "setChatMenuButton", {"chat_id": chat_id, "menu_button": button})
 
 
 async def send_picture(bot, chat_id: int | str, data: bytes, caption: str) -> Any:
@@ -342,9 +356,10 @@ def _outcome(exc: TelegramError) -> Exception:
 class TelegramSender:
     """Sends outbox messages with the PTB bot, mapping Telegram's errors to the worker's outcomes."""
 
-    def __init__(self, bot, texts=None):
+    def __init__(self, bot, texts=None, menu_url: str = ""):
         self.bot = bot
         self.texts = texts
+        self.menu_url = menu_url  # the Mini App's address; Telegram opens only https pages
 
     async def reply(self, row) -> str | None:
         """Render one stored reply: a message, an edit of the tapped question, a photo."""
@@ -356,6 +371,9 @@ class TelegramSender:
                     await self._mark_answered(chat_id, tapped, output.label)
                 return None
             if isinstance(output, Toast):  # shown as a pop-up when the tap was answered
+                return None
+            if isinstance(output, Menu):
+                await self._set_menu(chat_id, output, row.lang)
                 return None
             if isinstance(output, Photo):
                 return _message_id(await send_picture(self.bot, chat_id, output.data, safe_html(output.caption)[:1024]))
@@ -388,6 +406,16 @@ class TelegramSender:
 
     def _gettext(self, lang: str, msgid: str) -> str:
         return self.texts.gettext(lang or "hi", msgid) if self.texts is not None else msgid
+
+    async def _set_menu(self, chat_id: int, menu: Menu, lang: str) -> None:
+        """The chat's menu button: the dashboard (when it is served over https), or the command menu again."""
+        if menu.dashboard and not self.menu_url.startswith("https://"):
+            return  # Telegram opens Mini Apps from https only; the sign-in link still works
+        label = self._gettext(lang, MENU_BUTTON) if menu.dashboard else None
+        try:
+            await set_menu_button(self.bot, chat_id, menu_button_json(label, self.menu_url))
+        except BadRequest as exc:  # cosmetic: the chat still has /dashboard
+            log.info("could not set the menu button: %s", exc)
 
     async def _mark_answered(self, chat_id: int, tapped: Tapped, label: str) -> None:
         """Show the chosen answer under the question and take its buttons away."""
@@ -451,11 +479,22 @@ def build_application(hub: Hub, token: str, *, base_url: str | None = None) -> A
     return application
 
 
-async def set_menus(bot, hub: Hub) -> None:
-    """The command menus (owners', and each admin's); a failure is logged, never fatal."""
+async def set_menus(bot, hub: Hub, menu_url: str = "") -> None:
+    """The command menus (owners', and each admin's) and, over https, each admin's dashboard button.
+
+    A failure is logged, never fatal. Staff chats get their button when they link (a ``Menu`` reply).
+    """
     channel = TelegramChannel(hub)
     try:
         await channel.set_commands(bot)
         await channel.set_admin_commands(bot)
     except TelegramError as exc:
         log.warning("could not set the command menu: %s", exc)
+    if not menu_url.startswith("https://"):
+        return
+    label = hub.texts.gettext("en", MENU_BUTTON)  # an admin's language is not known yet (admin_lang's default); /dashboard relabels it
+    for admin_id in sorted(hub.admin_ids):
+        try:
+            await set_menu_button(bot, admin_id, menu_button_json(label, menu_url))
+        except TelegramError as exc:  # the admin has not opened a chat with the bot yet
+            log.info("dashboard button for an admin not set: %s", exc)

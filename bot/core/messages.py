@@ -130,7 +130,17 @@ class Photo:
     ref: str = ""
 
 
-Outbound = Say | Picked | Toast | Photo
+@dataclass(frozen=True)
+class Menu:
+    """The chat's menu button should open the dashboard (``dashboard``) or be the plain command menu again.
+
+    Only Telegram has such a button (a Mini App); other channels ignore it.
+    """
+
+    dashboard: bool
+
+
+Outbound = Say | Picked | Toast | Photo | Menu
 
 
 @dataclass(frozen=True)

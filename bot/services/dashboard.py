@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..config import Settings
 from ..core.funnel import Filters, Stage
 from ..core.leads import DECLINE_REASONS, LOST_REASONS, actions_for
-from ..core.messages import Inbound, InKind, Outbound, Say
+from ..core.messages import Inbound, InKind, Menu, Outbound, Say
 from ..core.reminders import IST_OFFSET, quiet_hours
 from ..core.segments import Vocabulary
 from ..core.session import N_, Texts, Tr
@@ -413,4 +413,4 @@ class DashboardRole:
         url = await self.service.issue_link(Grant(key.channel, key.user_ref, who.platform_user_id, lang))
         t = Tr(lang, self.service.texts)
         text = t._(SIGN_IN_LINK, minutes=t.num(LINK_SECONDS // 60), url=t.esc(url))
-        return Reply([Say(text)], lang, 0, [])
+        return Reply([Say(text), Menu(True)], lang, 0, [])  # and the menu button (Telegram) opens it in the chat

@@ -54,7 +54,7 @@ from ..core.leads import (
     refusal,
 )
 from ..core import payloads
-from ..core.messages import Choice, Event, Inbound, InKind, Outbound, Picked, Say
+from ..core.messages import Choice, Event, Inbound, InKind, Menu, Outbound, Picked, Say
 from ..core.session import N_, Texts, Tr
 from ..storage.db import Database
 from ..storage.leads import LeadRecord, Owner, SqliteLeads, Staff, read_startup_rows
@@ -431,6 +431,7 @@ class LeadService:
         if outcome == "linked" and startup is not None:
             log.info("a %s chat was linked to startup %s", who.key.channel, startup.id)  # a WhatsApp chat ref is a phone number
             text = t._(STAFF_WELCOME, startup=t.esc(startup.name), hours=t.num(self._hours()))
+            return Reply([Say(text), Menu(True)], t.lang, 0, [])  # the chat's menu button now opens the dashboard
         elif outcome == "again" and startup is not None:
             staff = await self.repo.staff(who.key.channel, who.key.user_ref)
             t = self._t(staff.lang) if staff else t
@@ -456,7 +457,7 @@ class LeadService:
         if not await self.repo.unlink_staff(staff.channel, staff.chat_ref, staff.linked_at):
             return [refusal(t, STALE)]
         log.info("a staff chat of startup %s was unlinked at its own request", staff.startup_id)
-        return [Picked(t._("Yes")), Say(t._(UNLINKED, startup=t.esc(staff.startup_name)))]
+        return [Picked(t._("Yes")), Say(t._(UNLINKED, startup=t.esc(staff.startup_name))), Menu(False)]
 
     async def set_language(self, staff: Staff, wanted: str) -> Staff:
         """``/language`` in a staff chat: ``hi`` or ``en`` if named, otherwise the other one."""

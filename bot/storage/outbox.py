@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.messages import Choice, Outbound, Photo, Picked, Say, Tapped, Toast
+from ..core.messages import Choice, Menu, Outbound, Photo, Picked, Say, Tapped, Toast
 from .db import Database
 from .statuses import apply_early
 
@@ -46,7 +46,7 @@ class OutboxRow:
     say: Say
     attempts: int
     batch_id: int | None
-    output: Outbound | None = None  # replies: what to render (a Say, Picked, Toast or Photo)
+    output: Outbound | None = None  # replies: what to render (a Say, Picked, Toast, Photo or Menu)
     reply_to: Tapped | None = None  # replies: the message whose button was tapped
     close_contact: bool = False  # replies: take the share-my-number keyboard away with this one
     lang: str = ""  # replies: the user's language when the turn ran
@@ -123,6 +123,8 @@ def dump_reply(output: Outbound, reply_to: Tapped | None = None, close_contact: 
         data = {"op": "picked", "text": "", "label": output.label}
     elif isinstance(output, Toast):
         data = {"op": "toast", "text": output.text}
+    elif isinstance(output, Menu):
+        data = {"op": "menu", "text": "", "dashboard": output.dashboard}
     elif isinstance(output, Photo) and output.ref:  # drawn when sent: the name, not the bytes
         data = {"op": "photo", "text": output.caption, "filename": output.filename, "ref": output.ref}
     elif isinstance(output, Photo):
@@ -147,6 +149,8 @@ def load_reply(payload: str) -> tuple[Outbound, Tapped | None, bool, str]:
         output: Outbound = Picked(data.get("label", ""))
     elif op == "toast":
         output = Toast(data.get("text", ""))
+    elif op == "menu":
+        output = Menu(bool(data.get("dashboard")))
     elif op == "photo":
         output = Photo(base64.b64decode(data.get("data", "")), data.get("text", ""), data.get("filename", "image.png"),
                        str(data.get("ref", "")))
