@@ -277,8 +277,19 @@ async def test_staff_accept_on_the_page_and_the_owner_is_told_in_chat(d: Board):
         labels = [await x.inner_text() for x in await page.locator("main > .moves button").all()]
         assert labels == ["Contacted", "Listed on Alibaba", "First export order"]
         assert [s.split(": ", 1)[1] for s in await page.locator("ol.timeline li").all_inner_texts()] == ["Offered to you", "Accepted"]
-        # Contacted, on the board it is in its new group.
+        # Contacted, then taken back with the chat's own ↩️ Undo (offered for ten minutes, as in chat).
         await page.click("button[value=con]")
+        undo = page.locator("button[value^='undo.']")
+        assert await status_of(d, mine) == "contacted" and await undo.inner_text() == "↩️ Undo"
+        await undo.click()
+        assert (await page.locator(".notice").inner_text()).startswith(f"↩️ Undone: lead #{mine} is back at “Accepted”.")
+        assert await status_of(d, mine) == "accepted" and await undo.count() == 0
+        assert [s.split(": ", 1)[1] for s in await page.locator("ol.timeline li").all_inner_texts()] == ["Offered to you", "Accepted"]
+        # Contacted again; eleven minutes later the step stands (no undo) and the owner has heard nothing of it.
+        await page.click("button[value=con]")
+        d.h.clock.advance(11 * 60)
+        await page.goto(f"{d.base}/dashboard/lead/{mine}")
+        assert await undo.count() == 0 and await status_of(d, mine) == "contacted"
         await page.goto(f"{d.base}/dashboard/?status=contacted")
         assert "Asha Brass & Sons" in await page.locator("#status-contacted").inner_text()
         await page.goto(f"{d.base}/dashboard/?status=offered")

@@ -436,6 +436,15 @@ class StaffDecision:
         return self.kind == "advance" and self.target in UNDOABLE
 
 
+def undoable_move(moves: Sequence[tuple[int, str, int]], lead_status: str, now: int) -> int | None:
+    """The history row (id) a startup can still take back: its last step, if that is undoable, still the
+    lead's status, and at most ``UNDO_SECONDS`` old; else ``None``. ``moves`` as ``decide_staff_tap`` takes them."""
+    last = moves[-1] if moves else None
+    if last is None or len(moves) < 2 or last[1] != lead_status or last[1] not in UNDOABLE or now - last[2] > UNDO_SECONDS:
+        return None
+    return last[0]
+
+
 def decide_staff_tap(
     action: str, lead_status: str | None, lead_startup: str | None, startup_id: str,
     moves: Sequence[tuple[int, str, int]] = (), now: int = 0,
@@ -457,9 +466,7 @@ def decide_staff_tap(
     if lead_status is None or lead_startup != startup_id:
         return StaffDecision("refuse", "not_yours")
     if base == "undo":
-        last = moves[-1] if moves else None
-        if (last is None or len(moves) < 2 or last[0] != move_id or last[1] != lead_status or last[1] not in UNDOABLE
-                or now - last[2] > UNDO_SECONDS):
+        if undoable_move(moves, lead_status, now) != move_id:
             return StaffDecision("refuse", "too_late")
         return StaffDecision("undo", target=moves[-2][1], move_id=move_id)
     target = next_status(lead_status, base)
@@ -492,6 +499,7 @@ ACTION_LABELS = {
     "ord": N_("First export order"),
     "lost": N_("Lost"),
 }
+UNDO_LABEL = N_("↩️ Undo")
 DECLINE_REASONS = (
     ("area", N_("Not our area")),
     ("sector", N_("Not our sector")),

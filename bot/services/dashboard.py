@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..config import Settings
 from ..core.funnel import Filters, Stage
-from ..core.leads import DECLINE_REASONS, LOST_REASONS, actions_for
+from ..core.leads import DECLINE_REASONS, LOST_REASONS, actions_for, undoable_move
 from ..core.messages import Inbound, InKind, Menu, Outbound, Say
 from ..core.reminders import IST_OFFSET, quiet_hours
 from ..core.segments import Vocabulary
@@ -148,6 +148,7 @@ class LeadPage:
     timeline: list[dict]
     actions: tuple[str, ...]  # what the chat offers for its status (acc, dec, con, lst, ord, lost)
     note: LeadNote = LeadNote()
+    undo: str = ""  # the chat's ↩️ Undo action ("undo.<history id>") while the last step can be taken back
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,10 @@ class DashboardService:
         [card] = await self.leads.view(self._as_seen(viewer), lead.id)
         timeline = await self.repo.history(lead.id, viewer.staff.startup_id)
         note = await self.repo.note(lead.id, viewer.staff.startup_id)
-        return LeadPage(lead, card.text if isinstance(card, Say) else "", timeline, actions_for(lead.status), note)
+        moves = sorted((row["id"], row["status"], row["at"]) for row in timeline)  # as the chat's undo reads them
+        undo = undoable_move(moves, lead.status, self._now())
+        return LeadPage(lead, card.text if isinstance(card, Say) else "", timeline, actions_for(lead.status), note,
+                        f"undo.{undo}" if undo is not None else "")
 
     async def act(self, viewer: Viewer, lead_id: int, action: str) -> list[Outbound] | None:
         """A move made on the page: exactly the chat's ``LeadService.act``; ``None`` if the lead is not the viewer's."""

@@ -223,7 +223,7 @@ class SqliteDashboard:
     async def history(self, lead_id: int, startup_id: str) -> list[dict]:
         """The lead's changes while with ``startup_id``, oldest first (another startup's past is not theirs)."""
         rows = await self.db.fetchall(
-            "SELECT status, note, at FROM lead_history WHERE lead_id = ? AND startup_id = ? ORDER BY at, id",
+            "SELECT id, status, note, at FROM lead_history WHERE lead_id = ? AND startup_id = ? ORDER BY at, id",
             (lead_id, startup_id),
         )
         return [dict(r) for r in rows]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..core.funnel import Filters, Stage, describe_filters, path_of
-from ..core.leads import ACTION_LABELS, FILTER_LABELS, LANGUAGE_NAMES, STATUS_LABELS, TIMELINE_LABELS
+from ..core.leads import ACTION_LABELS, FILTER_LABELS, LANGUAGE_NAMES, STATUS_LABELS, TIMELINE_LABELS, UNDO_LABEL
 from ..core.segments import Vocabulary
 from ..core.session import N_, P_, Tr
 
@@ -262,6 +262,8 @@ def lead_page(t: Tr, viewer: Any, page: Any, card_html: str, reasons: dict[str, 
             asks.append(f'<details><summary>{esc(t._(title))}</summary><div class="moves">{buttons}</div></details>')
         else:
             moves.append(_move(viewer, lead.id, action, t._(ACTION_LABELS[action])))
+    if page.undo:  # the chat's ↩️ Undo, while the last step can still be taken back
+        moves.append(_move(viewer, lead.id, page.undo, t._(UNDO_LABEL), alt=True))
     steps = [f'<li>{esc(t.when(row["at"]))}: {esc(t._(TIMELINE_LABELS[row["status"]]))}</li>'
              for row in page.timeline if row["status"] in TIMELINE_LABELS]
     status = f'<div class="notice{" refused" if refused else ""}" role="status">{esc(notice)}</div>' if notice else ""
