@@ -84,7 +84,15 @@ def seed(conn, content) -> dict[str, int]:
                     answers.append((uid, m.id, 1, q.id, "a", int(rnd.random() < 0.75), seen + 900))
                     answers.append((uid, m.id, 2, q.id, "a", 1, seen + 1900))
             if uid <= 1000:
-                progress += [(uid, m, 1, 1, 5, seen + 1000, seen + 2000, seen + 2000) for m in required]
+                progress += [(uid, m, len(content.module(m).lessons), 1, 1, 0, 5, seen + 1000, seen + 2000, seen + 2000)
+                             for m in required]
+            else:  # the first module passed, somewhere in the second (the admin page's module drop-off)
+                first, second = modules[0], modules[1]
+                progress.append((uid, first.id, len(first.lessons), 1, 1, 0, 5, seen + 1000, seen + 2000, seen + 2000))
+                lesson = rnd.randrange(1, len(second.lessons) + 1)
+                attempt = int(lesson == len(second.lessons) and rnd.random() < 0.6)
+                progress.append((uid, second.id, lesson, attempt, 0, int(attempt and rnd.random() < 0.5), 0, seen + 1000, None,
+                                 seen + 2000))
         else:  # stopped in onboarding
             step = rnd.choice(STEPS)
             partial = {k: v for k, v in profile.items() if rnd.random() < 0.5}
@@ -113,8 +121,8 @@ def seed(conn, content) -> dict[str, int]:
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", leads)
     conn.executemany("INSERT INTO lead_offers (lead_id, startup_id, offered_at, answered_at, outcome) VALUES (?, ?, ?, ?, ?)", offers)
     conn.executemany("INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) VALUES (?, ?, ?, ?, ?, ?)", history)
-    conn.executemany("INSERT INTO progress (user_id, module_id, attempt, passed, score, started_at, passed_at, updated_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.executemany("INSERT INTO progress (user_id, module_id, lesson, attempt, passed, in_quiz, score, started_at, passed_at, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      progress)
     conn.executemany("INSERT INTO quiz_answers (user_id, module_id, attempt, question_id, option_id, correct, answered_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", answers)

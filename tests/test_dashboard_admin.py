@@ -60,6 +60,18 @@ async def seed(d: Board) -> tuple:
     for uid in december:
         await answer(d, uid, module.id, q1.id, False, DEC_2)
         await answer(d, uid, module.id, q2.id, True, DEC_2)
+    # Where they are in the modules. November: one passed the first, one is in its quiz, one reads its
+    # lesson 2. December: one reads lesson 1 and failed the second's quiz, one read every lesson of the first.
+    second = d.h.app.dashboard.stats.content.modules[1]
+    lessons = len(module.lessons)
+    for uid, module_id, lesson, attempt, passed, in_quiz in (
+            (november[0], module.id, lessons, 1, 1, 0), (november[1], module.id, lessons, 1, 0, 1),
+            (november[2], module.id, 2, 0, 0, 0), (december[0], module.id, 1, 0, 0, 0),
+            (december[0], second.id, len(second.lessons), 2, 0, 0), (december[1], module.id, lessons, 0, 0, 0)):
+        await d.h.app.db.execute(
+            "INSERT INTO progress (user_id, module_id, lesson, attempt, question, score, best, passed, in_quiz, started_at, "
+            "passed_at, updated_at) VALUES (?, ?, ?, ?, 0, 0, NULL, ?, ?, ?, NULL, ?)",
+            (uid, module_id, lesson, attempt, passed, in_quiz, NOV_10, NOV_10))
     [lead] = await rows(d.h.app, "SELECT id FROM leads WHERE startup_id = 'up_brass'")
     await d.h.app.db.execute("INSERT INTO lead_history (lead_id, status, startup_id, actor, note, at) "
                              "VALUES (?, 'expired', 'up_brass', 'system', 'no answer in 48 h', ?)", (lead["id"], NOV_10))
@@ -109,12 +121,21 @@ async def test_an_admin_sees_where_onboarding_stops_and_the_hardest_questions_an
         assert hardest[0][1] == d.h.app.texts.gettext("en", q1.text)
         startups = {r[0]: r[1:] for r in await table(page, "#startups")}
         assert startups == {"Knit City Trade Desk": ["0", "0"], "Pital Nagri Export Labs": ["0", "1"]}
+        short = d.h.app.texts.gettext("en", module.short)
+        assert await table(page, "#modules") == [[short, "3", "1 (33%)", "Lesson 2: 1\nIn the quiz: 1"]]
         # The funnel counts the owners who started in the range: 3, none of them qualified.
         assert (await page.locator("svg:not(#stops) text").all_text_contents())[1] == "3 (100%)"
         # December: the other two.
         await page.goto(f"{d.base}/dashboard/admin?from=2026-12-01&to=2026-12-31")
         assert await bars(page) == ["Consent", "1 (50%)", "Main product", "1 (50%)"]
         assert [row[2:] for row in await table(page, "#hardest")] == [["0%", "2"], ["100%", "2"]]
+        assert await table(page, "#modules") == [
+            [short, "2", "0 (0%)", "Lesson 1: 1\nLessons read, quiz not started: 1"],
+            [d.h.app.texts.gettext("en", d.h.app.dashboard.stats.content.modules[1].short), "1", "0 (0%)", "Quiz not passed yet: 1"]]
+        # Everyone: the module's passes are the progress rows that say so (the qualified owners' too).
+        [passes] = await rows(d.h.app, "SELECT COUNT(*) AS n FROM progress WHERE module_id = ? AND passed = 1", module.id)
+        await page.goto(f"{d.base}/dashboard/admin")
+        assert (await table(page, "#modules"))[0][2].startswith(f"{passes['n']} (")
         # A reversed or malformed range is no range.
         await page.goto(f"{d.base}/dashboard/admin?from=2026-12-31&to=2026-12-01")
         assert len(await bars(page)) == 6
@@ -140,6 +161,10 @@ async def test_the_admin_tables_in_hindi_and_staff_get_404(d: Board):
         assert heads == [texts.gettext("hi", h) for h in ("Module", "Question", "Right first time", "Answered")]
         assert all(h != e for h, e in zip(heads, ("Module", "Question", "Right first time", "Answered")))
         assert await page.locator("label:has(input[name=from])").inner_text() == texts.gettext("hi", "From")
+        [[title, opened, passed, where]] = await table(page, "#modules")
+        assert (title, opened, passed) == (texts.gettext("hi", module.short), "3", "1 (33%)")
+        assert where == f'{texts.gettext("hi", "Lesson {n}").format(n=2)}: 1\n{texts.gettext("hi", "In the quiz")}: 1'
+        assert where.startswith("पाठ 2: 1\n")
 
         staff_context, staff_page = await signed_in(b, d, STAFF_A)
         assert (await staff_page.goto(f"{d.base}/dashboard/admin?{NOVEMBER}")).status == 404

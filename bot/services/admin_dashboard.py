@@ -1,5 +1,6 @@
-"""The admin page's tables beyond the funnel: where onboarding stops, the hardest quiz questions,
-leads waiting and SLA lapses per startup, for the funnel's filters and a date range.
+"""The admin page's tables beyond the funnel: where onboarding stops, how far owners got in each
+module, the hardest quiz questions, leads waiting and SLA lapses per startup, for the funnel's
+filters and a date range.
 
 A date range is two calendar days in India time, both included (``from`` 2026-12-01 ``to``
 2026-12-03 is 1 December 00:00 IST up to 4 December 00:00 IST); a malformed or reversed one is
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from ..core.content import Content
 from ..core.funnel import Filters
 from ..core.session import N_
-from ..storage.admin_stats import QuestionRate, SqliteAdminStats, StartupLoad
+from ..storage.admin_stats import ModulePlace, QuestionRate, SqliteAdminStats, StartupLoad
 from ..storage.db import Database
 from .stats import StatsService
 
@@ -63,6 +64,23 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class ModuleDropOff:
+    """One module: owners who opened it, who passed it, and where the others are (``stops``).
+
+    ``stops`` in the module's order, places nobody is at left out: ``("lesson", n, owners)`` for
+    owners reading lesson ``n`` (1-based), ``("read", 0, owners)`` for lessons read and no quiz
+    started, ``("quiz", 0, owners)`` in a quiz attempt, ``("failed", 0, owners)`` for a quiz tried
+    and not passed.
+    """
+
+    module_id: str
+    title: str  # the module's short name (a msgid)
+    started: int
+    passed: int
+    stops: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
 class HardQuestion:
     """A quiz question with a low first-try correct rate: its module's short name and text (msgids)."""
 
@@ -80,6 +98,7 @@ class AdminReport:
     stops: list[Stop]
     questions: list[HardQuestion]
     startups: list[StartupLoad]
+    modules: list[ModuleDropOff]
 
 
 class AdminDashboard:
@@ -97,7 +116,32 @@ class AdminDashboard:
     async def report(self, filters: Filters, dates: DateRange) -> AdminReport:
         since, until = dates.since, dates.until
         return AdminReport(await self.stops(filters, since, until), await self.hardest(filters, since, until),
-                           await self.repo.startup_load(since, until))
+                           await self.repo.startup_load(since, until), await self.modules(filters, since, until))
+
+    async def modules(self, filters: Filters, since: int | None, until: int | None) -> list[ModuleDropOff]:
+        """Every module in menu order (a module since removed, after them) with its owners' places."""
+        places: dict[str, list[ModulePlace]] = {}
+        for place in await self.repo.module_places(filters, since, until):
+            places.setdefault(place.module_id, []).append(place)
+        known = {m.id: m for m in self.content.modules}
+        out = []
+        for module_id in [m.id for m in self.content.modules] + sorted(set(places) - set(known)):
+            module = known.get(module_id)
+            lessons = len(module.lessons) if module else 0
+            at: dict[tuple[str, int], int] = {}
+            passed = 0
+            for p in places.get(module_id, ()):
+                if p.passed:
+                    passed += p.owners
+                    continue
+                key = (("quiz", 0) if p.in_quiz else ("failed", 0) if p.tried else
+                       ("lesson", max(p.lesson, 1)) if p.lesson < lessons else ("read", 0))
+                at[key] = at.get(key, 0) + p.owners
+            order = [("lesson", n) for n in range(1, lessons + 1)] + [("read", 0), ("quiz", 0), ("failed", 0)]
+            stops = tuple((kind, n, at[(kind, n)]) for kind, n in order if at.get((kind, n)))
+            started = passed + sum(at.values())
+            out.append(ModuleDropOff(module_id, module.short if module else module_id, started, passed, stops))
+        return out
 
     async def stops(self, filters: Filters, since: int | None, until: int | None) -> list[Stop]:
         """Owners still onboarding by the step they stopped at, in the flow's order (steps nobody is on left out)."""

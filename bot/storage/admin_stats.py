@@ -1,8 +1,8 @@
-"""The admins' dashboard tables: where onboarding stops, the hardest quiz questions, leads waiting
-and SLA lapses per startup, each for an optional date range.
+"""The admins' dashboard tables: where onboarding stops, how far owners got in each module, the
+hardest quiz questions, leads waiting and SLA lapses per startup, each for an optional date range.
 
 Dates are epoch seconds, ``since`` inclusive and ``until`` exclusive (``None``: open). What the
-range applies to: an owner's first message (``users.first_seen_at``) for the drop-off, the answer
+range applies to: an owner's first message (``users.first_seen_at``) for both drop-offs, the answer
 time for the quiz, the offer time for leads waiting, the lapse's time (``lead_history.at``) for
 SLA lapses. The SQL is portable (SQLite and PostgreSQL): ``?`` placeholders, ``COUNT(*) FILTER``.
 ``users.state`` is JSON kept as TEXT on both engines, so the onboarding step is read from it here
@@ -35,6 +35,18 @@ class QuestionRate:
     @property
     def rate(self) -> float:
         return self.correct / self.answered if self.answered else 0.0
+
+
+@dataclass(frozen=True)
+class ModulePlace:
+    """How many owners who opened a module are at one place in it (``progress`` rows grouped)."""
+
+    module_id: str
+    lesson: int  # the next lesson to show (lessons seen so far)
+    in_quiz: bool
+    tried: bool  # a quiz attempt was started
+    passed: bool
+    owners: int
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,20 @@ class SqliteAdminStats:
             step = state.get("step", "") if state.get("flow") in ("onboarding", "", None) else ""
             stops[step] = stops.get(step, 0) + 1
         return stops
+
+    async def module_places(self, filters: Filters, since: int | None = None, until: int | None = None) -> list[ModulePlace]:
+        """Owners who opened a module, grouped by module and where they are in it (one query, any number of owners)."""
+        where, params = _owners(filters)
+        dates, more = _range("u.first_seen_at", since, until)
+        tried = "CASE WHEN p.attempt > 0 THEN 1 ELSE 0 END"
+        rows = await self.db.fetchall(
+            f"SELECT p.module_id, p.lesson, p.in_quiz, {tried}, p.passed, COUNT(*) "
+            "FROM progress p JOIN users u ON u.id = p.user_id WHERE "
+            + " AND ".join(["(p.lesson > 0 OR p.attempt > 0)", *where, *dates, _NOT_ERASED])
+            + f" GROUP BY p.module_id, p.lesson, p.in_quiz, {tried}, p.passed",
+            (*params, *more),
+        )
+        return [ModulePlace(r[0], int(r[1]), bool(r[2]), bool(r[3]), bool(r[4]), int(r[5])) for r in rows]
 
     async def question_rates(self, filters: Filters, since: int | None = None, until: int | None = None,
                              limit: int = 10) -> list[QuestionRate]:
