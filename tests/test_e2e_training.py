@@ -321,3 +321,67 @@ async def test_stale_quiz_taps_are_not_scored(bot: Harness):
     assert (stored["question"], stored["score"], stored["in_quiz"]) == (2, 2, 1)
     await assert_quiet(api, uid)
     assert json.loads((await profile_row(app, uid))["state"])["flow"] == "quiz"
+
+
+async def test_taps_from_an_earlier_attempt_or_from_before_a_restart_are_refused(tmp_path: Path):
+    """Old quiz buttons stay on the owner's screen: a retry's question 1 is the same question at the
+    same place as the first attempt's, and a restart forgets everything held in memory. A tap on any
+    question but the one on show is refused as old, changes nothing, and the current one still counts."""
+    clock = ManualClock()
+    db_path = tmp_path / "bot.sqlite3"
+    uid = 504
+    async with BotApiStandin() as api:
+        api.add_user(uid, first_name="Asha", language_code="en")
+        async with running_bot(api, db_path, clock=clock) as first:
+            app = first.app
+            module = app.engine.content.module("export_ready")
+            await onboard_by_typing(api, app, uid, TYPED_EN)
+            api.tap_button(uid, api.last_message(uid), 0)
+            question = await read_lessons(api, app, uid, "en", module, await next_message(api, uid))
+            # Attempt 1 fails (the first two wrong), every question's buttons kept as they were shown.
+            attempt1 = []
+            for number, right in enumerate([False, False, True, True, True]):
+                attempt1.append((question.message_id, list(question.buttons)))
+                _, _, question = await answer(api, app, uid, "en", module, number, question, right)
+            api.tap_button(uid, question, "Quiz again")
+            _, question = await api.wait_for_messages(uid, 2)
+            assert question.text.startswith(tr(app, "en", "<b>Question {n} of {total}</b>", n=1, total=5))
+            before = await quiz_rows(app, uid, "export_ready")
+            assert len(before) == 5
+
+            # Attempt 1's question 1, tapped while attempt 2's question 1 is on show: old.
+            answers_before = len(api.callback_answers)
+            message_id, buttons = attempt1[0]
+            for _, data in buttons:
+                api.tap(uid, message_id, data)
+            await api.wait_idle(quiet=QUIET)
+            assert [a.text for a in api.callback_answers[answers_before:]] == [EARLIER] * len(buttons)
+            assert api.new_messages(uid) == []
+            assert await quiz_rows(app, uid, "export_ready") == before
+
+            retry_q1 = (question.message_id, list(question.buttons))
+            _, _, question = await answer(api, app, uid, "en", module, 0, question, True)
+            await api.wait_idle(quiet=QUIET)
+
+        async with running_bot(api, db_path, clock=clock) as second:
+            app = second.app
+            rows = await quiz_rows(app, uid, "export_ready")
+            assert rows[-1][:2] == (2, module.quiz[0].id) and len(rows) == 6
+            # After the restart: the retry's question 1 (answered) and attempt 1's question 2 are old.
+            answers_before = len(api.callback_answers)
+            stale = [(retry_q1[0], data) for _, data in retry_q1[1]] + [(attempt1[1][0], attempt1[1][1][0][1])]
+            for message_id, data in stale:
+                api.tap(uid, message_id, data)
+            await api.wait_idle(quiet=QUIET)
+            assert [a.text for a in api.callback_answers[answers_before:]] == [EARLIER] * len(stale)
+            assert api.new_messages(uid) == []
+            assert await quiz_rows(app, uid, "export_ready") == rows
+
+            # The question shown before the restart is still the current one: its tap is scored.
+            _, feedback, following = await answer(api, app, uid, "en", module, 1, question, True)
+            assert following.text.startswith(tr(app, "en", "<b>Question {n} of {total}</b>", n=3, total=5))
+            after = await quiz_rows(app, uid, "export_ready")
+            assert after[:6] == rows and [(a, q, c) for a, q, _, c in after[6:]] == [(2, module.quiz[1].id, 1)]
+            stored = await progress(app, uid, "export_ready")
+            assert (stored["attempt"], stored["question"], stored["score"], stored["in_quiz"]) == (2, 2, 2, 1)
+            await assert_quiet(api, uid)
