@@ -90,6 +90,13 @@ async def read_lessons(api: BotApiStandin, app: App, uid: int, lang: str, module
     return lesson_msg
 
 
+async def quiz_in_english(api: BotApiStandin, app: App, uid: int, module: Module) -> BotMessage:
+    """An English owner onboarded by typing, the first module opened and its lessons read: question 1."""
+    await onboard_by_typing(api, app, uid, TYPED_EN)
+    api.tap_button(uid, api.last_message(uid), 0)
+    return await read_lessons(api, app, uid, "en", module, await next_message(api, uid))
+
+
 async def answer(
     api: BotApiStandin, app: App, uid: int, lang: str, module: Module, number: int, message: BotMessage, right: bool
 ) -> tuple[list[str], BotMessage, BotMessage]:
@@ -286,9 +293,7 @@ async def test_stale_quiz_taps_are_not_scored(bot: Harness):
     module = app.engine.content.module("export_ready")
     uid = 503
     api.add_user(uid, first_name="Asha", language_code="en")
-    await onboard_by_typing(api, app, uid, TYPED_EN)
-    api.tap_button(uid, api.last_message(uid), 0)
-    question1 = await read_lessons(api, app, uid, "en", module, await next_message(api, uid))
+    question1 = await quiz_in_english(api, app, uid, module)
     old_buttons = list(question1.buttons)
     _, _, question2 = await answer(api, app, uid, "en", module, 0, question1, True)
     rows = await quiz_rows(app, uid, "export_ready")
@@ -335,9 +340,7 @@ async def test_taps_from_an_earlier_attempt_or_from_before_a_restart_are_refused
         async with running_bot(api, db_path, clock=clock) as first:
             app = first.app
             module = app.engine.content.module("export_ready")
-            await onboard_by_typing(api, app, uid, TYPED_EN)
-            api.tap_button(uid, api.last_message(uid), 0)
-            question = await read_lessons(api, app, uid, "en", module, await next_message(api, uid))
+            question = await quiz_in_english(api, app, uid, module)
             # Attempt 1 fails (the first two wrong), every question's buttons kept as they were shown.
             attempt1 = []
             for number, right in enumerate([False, False, True, True, True]):
