@@ -60,13 +60,14 @@ async def seed(d: Board) -> tuple:
     for uid in december:
         await answer(d, uid, module.id, q1.id, False, DEC_2)
         await answer(d, uid, module.id, q2.id, True, DEC_2)
-    # Where they are in the modules. November: one passed the first, one is in its quiz, one reads its
-    # lesson 2. December: one reads lesson 1 and failed the second's quiz, one read every lesson of the first.
+    # Where they are in the modules (``lesson`` counts the lessons read). November: one passed the first,
+    # one is in its quiz, one reads its lesson 2. December: one has just opened it (reads lesson 1) and
+    # failed the second's quiz, one read every lesson of the first.
     second = d.h.app.dashboard.stats.content.modules[1]
     lessons = len(module.lessons)
     for uid, module_id, lesson, attempt, passed, in_quiz in (
             (november[0], module.id, lessons, 1, 1, 0), (november[1], module.id, lessons, 1, 0, 1),
-            (november[2], module.id, 2, 0, 0, 0), (december[0], module.id, 1, 0, 0, 0),
+            (november[2], module.id, 1, 0, 0, 0), (december[0], module.id, 0, 0, 0, 0),
             (december[0], second.id, len(second.lessons), 2, 0, 0), (december[1], module.id, lessons, 0, 0, 0)):
         await d.h.app.db.execute(
             "INSERT INTO progress (user_id, module_id, lesson, attempt, question, score, best, passed, in_quiz, started_at, "

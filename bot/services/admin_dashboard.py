@@ -135,7 +135,7 @@ class AdminDashboard:
                     passed += p.owners
                     continue
                 key = (("quiz", 0) if p.in_quiz else ("failed", 0) if p.tried else
-                       ("lesson", max(p.lesson, 1)) if p.lesson < lessons else ("read", 0))
+                       ("lesson", p.lesson + 1) if p.lesson < lessons else ("read", 0))  # lesson: lessons read
                 at[key] = at.get(key, 0) + p.owners
             order = [("lesson", n) for n in range(1, lessons + 1)] + [("read", 0), ("quiz", 0), ("failed", 0)]
             stops = tuple((kind, n, at[(kind, n)]) for kind, n in order if at.get((kind, n)))

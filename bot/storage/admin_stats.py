@@ -42,7 +42,7 @@ class ModulePlace:
     """How many owners who opened a module are at one place in it (``progress`` rows grouped)."""
 
     module_id: str
-    lesson: int  # the next lesson to show (lessons seen so far)
+    lesson: int  # lessons read: the one on show is ``lesson + 1`` (a row exists once the module is opened)
     in_quiz: bool
     tried: bool  # a quiz attempt was started
     passed: bool
@@ -113,7 +113,7 @@ class SqliteAdminStats:
         rows = await self.db.fetchall(
             f"SELECT p.module_id, p.lesson, p.in_quiz, {tried}, p.passed, COUNT(*) "
             "FROM progress p JOIN users u ON u.id = p.user_id WHERE "
-            + " AND ".join(["(p.lesson > 0 OR p.attempt > 0)", *where, *dates, _NOT_ERASED])
+            + " AND ".join([*where, *dates, _NOT_ERASED])
             + f" GROUP BY p.module_id, p.lesson, p.in_quiz, {tried}, p.passed",
             (*params, *more),
         )
