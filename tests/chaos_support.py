@@ -183,7 +183,8 @@ class Screens:
         if text.endswith(self.menu_tail) and any(d.startswith("go:") for d in data):
             return MENU
         for prefix, prompt in self.prefixes:
-            if text.startswith(prefix):
+            # a question comes under the quiz's intro, the verdict on the one before, or a hint
+            if text.startswith(prefix) or (prompt[0] == "question" and f"\n\n{prefix}" in text):
                 return prompt
         return None
 

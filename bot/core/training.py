@@ -306,21 +306,36 @@ def _start_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     p.in_quiz = True
     t.s.flow, t.s.step = "quiz", module.id
     t.emit("quiz_started", module=module.id, attempt=p.attempt)
-    t.say(
-        t._("Quiz time! {total} questions; {needed} right answers pass.", total=t.num(len(module.quiz)), needed=t.num(module.pass_mark))
-    )
     t.advance()
-    _ask_question(engine, t, module)
+    intro = t._("Quiz time! {total} questions; {needed} right answers pass.", total=t.num(len(module.quiz)), needed=t.num(module.pass_mark))
+    _ask_question(engine, t, module, lead=intro)
 
 
-def _ask_question(engine: Kernel, t: TurnContext, module: Module) -> None:
+JOIN_MAX = 1000
+"""The longest message a verdict and the next question make together: one WhatsApp interactive body (1024) holds it."""
+
+
+def _say_after(t: TurnContext, lead: str, text: str, choices: list[Choice], columns: int) -> None:
+    """``text`` with its buttons, ``lead`` (a verdict, a hint, the quiz's intro) above it in the same message.
+
+    One message instead of two: one notification on the owner's phone, one request to the
+    platform. A pair too long for one message goes as two, the lead first.
+    """
+    if lead and len(lead) + 2 + len(text) <= JOIN_MAX:
+        text = f"{lead}\n\n{text}"
+    elif lead:
+        t.say(lead)
+    t.say(text, choices, columns=columns)
+
+
+def _ask_question(engine: Kernel, t: TurnContext, module: Module, lead: str = "") -> None:
     p = t.s.module_progress(module.id)
     question = module.quiz[p.question]
     options = option_order(t, module, question, p.attempt)
     head = t._("<b>Question {n} of {total}</b>", n=t.num(p.question + 1), total=t.num(len(module.quiz)))
     listed = "\n".join(f"{i}. {t._(o.text)}" for i, o in enumerate(options, 1))
     choices = [Choice(t.payload("a." + o.id), str(i)) for i, o in enumerate(options, 1)]
-    t.say(f"{head}\n{t._(question.text)}\n\n{listed}", choices, columns=len(choices))
+    _say_after(t, lead, f"{head}\n{t._(question.text)}\n\n{listed}", choices, len(choices))
 
 
 def _answer_question(engine: Kernel, t: TurnContext, module: Module, value: str, tapped: bool) -> None:
@@ -338,10 +353,10 @@ def _answer_question(engine: Kernel, t: TurnContext, module: Module, value: str,
         last = t.num(len(options))
         typed = parse_number(value) if not tapped else None
         if typed is not None and not 1 <= typed <= len(options):
-            t.say(t._(QUIZ_NO_SUCH, number=t.num(typed), last=last))
+            hint = t._(QUIZ_NO_SUCH, number=t.num(typed), last=last)
         else:
-            t.say(t._(QUIZ_HINT, last=last))
-        _ask_question(engine, t, module)
+            hint = t._(QUIZ_HINT, last=last)
+        _ask_question(engine, t, module, lead=hint)
         return
     number = options.index(chosen) + 1
     if tapped:
@@ -349,24 +364,20 @@ def _answer_question(engine: Kernel, t: TurnContext, module: Module, value: str,
     t.emit("quiz_answer", module=module.id, attempt=p.attempt, question=question.id, option=chosen.id, correct=chosen.correct)
     if chosen.correct:
         p.score += 1
-        t.say(t._("✅ Correct!") + "\n" + t._(question.explanation))
+        verdict = t._("✅ Correct!") + "\n" + t._(question.explanation)
     else:
         right = question.correct
         shown = str(options.index(right) + 1) + ". " + t._(right.text)
-        t.say(
-            t._("❌ Not quite. The right answer: <b>{answer}</b>", answer=shown)
-            + "\n"
-            + t._(question.explanation)
-        )
+        verdict = t._("❌ Not quite. The right answer: <b>{answer}</b>", answer=shown) + "\n" + t._(question.explanation)
     p.question += 1
     t.advance()
     if p.question < len(module.quiz):
-        _ask_question(engine, t, module)
+        _ask_question(engine, t, module, lead=verdict)
     else:
-        _finish_quiz(engine, t, module)
+        _finish_quiz(engine, t, module, lead=verdict)
 
 
-def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
+def _finish_quiz(engine: Kernel, t: TurnContext, module: Module, lead: str = "") -> None:
     s = t.s
     p = s.module_progress(module.id)
     p.in_quiz = False
@@ -377,11 +388,12 @@ def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     s.flow, s.step = "menu", module.id
     score = t._("You got {score} of {total}.", score=t.num(p.score), total=t.num(len(module.quiz)))
     if not passed:
-        t.say(
+        _say_after(
+            t, lead,
             score + " " + t._("You need {needed} to pass. Read the lessons again or try the quiz again: the options will be in a new order.",
                               needed=t.num(module.pass_mark)),
             [Choice(t.payload("retry"), t._("Quiz again")), Choice(t.payload("read"), t._("Read again")), Choice(t.payload("menu"), t._("Modules"))],
-            columns=2,
+            2,
         )
         return
     p.passed = True
@@ -395,7 +407,7 @@ def _finish_quiz(engine: Kernel, t: TurnContext, module: Module) -> None:
     if upcoming is not None:
         choices.append(Choice(payloads.Module(upcoming.id).encode(), t._("Next: {short}", short=t._(upcoming.short))))
     choices.append(Choice(t.payload("menu"), t._("Modules")))
-    t.say(score + " " + t._("🎉 Passed! Well done."), choices, columns=1)
+    _say_after(t, lead, score + " " + t._("🎉 Passed! Well done."), choices, 1)
     required = engine.content.required_modules
     if not was_passed and module.id in required and all(s.progress.get(r) and s.progress[r].passed for r in required):
         t.emit("required_modules_passed")
