@@ -47,8 +47,9 @@ Faults: ``fail_next(method, count, status=...)``, ``timeout_next(method, count, 
 Deliberate differences from Telegram: a bare ``&`` that is not a character reference is refused
 (Telegram's documentation requires ``&amp;``; tdlib itself passes it through, pass
 ``strict_ampersand=False`` for that); parse_mode Markdown/MarkdownV2 is refused rather than
-half-implemented; only private chats exist (chat id == user id); webhooks are recorded but no
-update is ever POSTed to them. The simulation methods (``send_text``, ``tap``...) are plain
+half-implemented; only private chats exist (chat id == user id); setWebhook is recorded, and
+updates are POSTed only to the URL a test gives ``deliver_by_webhook`` (over plain HTTP to
+127.0.0.1; Telegram needs HTTPS). The simulation methods (``send_text``, ``tap``...) are plain
 synchronous methods and must be called from the event loop that runs the server.
 """
 
@@ -67,6 +68,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 T = TypeVar("T")
@@ -789,6 +791,8 @@ class BotApiStandin:
         self.callback_answers: list[CallbackAnswer] = []
         self.stats = Stats()
         self.webhook_url = ""
+        self.webhook_calls: list[tuple[str, Params]] = []  # methods given as the answer to a webhook request
+        self._push_task: asyncio.Task | None = None
 
         self._chats: dict[int, _Chat] = {}
         self._commands: dict[tuple[str, str], list[dict[str, str]]] = {}
@@ -867,6 +871,11 @@ class BotApiStandin:
         self._closing.set()
         self._wake_polls()
         self._notify()
+        if self._push_task is not None:
+            self._push_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._push_task
+            self._push_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1056,6 +1065,71 @@ class BotApiStandin:
     def push_update(self, update: dict[str, Any]) -> int:
         """Queue a raw update (update_id assigned when missing). Returns the update_id."""
         return self._enqueue(dict(update))
+
+    def deliver_by_webhook(self, url: str, secret: str, *, connections: int = 40) -> None:
+        """From now on POST every update to ``url``, as Telegram does once a webhook is set.
+
+        As Telegram: the ``secret`` goes in ``X-Telegram-Bot-Api-Secret-Token``; up to
+        ``connections`` requests are open at once, one at a time per chat, in order; an update
+        whose answer is not 200 is sent again (after a short pause); a Bot API method given in a
+        200 answer's JSON body (``{"method": "answerCallbackQuery", ...}``) is carried out, and
+        nobody learns how it went (a refusal is still counted in ``refusals``). Such calls are
+        in ``webhook_calls``, not in ``calls``: they cost the bot no request.
+        """
+        self._push_task = asyncio.create_task(self._push_loop(url, secret, connections))
+
+    async def _push_loop(self, url: str, secret: str, connections: int) -> None:
+        gate = asyncio.Semaphore(connections)
+        chats: dict[int, asyncio.Lock] = {}
+        running: set[asyncio.Task] = set()
+        async with aiohttp.ClientSession() as http:
+            while not self._closing.is_set():
+                event = self._updates_event
+                batch = self._take_batch(100)
+                self._confirm(self._delivered_max + 1)  # handed to the pushers: never fetched again
+                if not batch:
+                    await event.wait()
+                    continue
+                for update in batch:
+                    body = update.get("message") or update.get("callback_query") or {}
+                    chat_id = (body.get("chat") or body.get("from") or {}).get("id", 0)
+                    lock = chats.setdefault(chat_id, asyncio.Lock())
+                    self._in_flight += 1  # wait_idle waits for the answer too
+                    task = asyncio.create_task(self._push(http, url, secret, update, gate, lock))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+
+    async def _push(self, http: aiohttp.ClientSession, url: str, secret: str, update: dict[str, Any],
+                    gate: asyncio.Semaphore, lock: asyncio.Lock) -> None:
+        try:
+            async with lock, gate:
+                while not self._closing.is_set():
+                    try:
+                        async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}) as resp:
+                            answer = await resp.read() if resp.status == 200 else None
+                    except aiohttp.ClientError:
+                        answer = None
+                    if answer is not None:
+                        await self._webhook_method(answer)
+                        return
+                    await asyncio.sleep(0.2)
+        finally:
+            self._in_flight -= 1
+            self._last_activity = time.monotonic()
+            self._notify()
+
+    async def _webhook_method(self, answer: bytes) -> None:
+        try:
+            params = json.loads(answer) if answer.strip() else None
+        except ValueError:
+            return  # Telegram ignores an answer it cannot read
+        if not isinstance(params, dict) or not isinstance(params.get("method"), str):
+            return
+        entry = self._methods.get(params.pop("method").lower())
+        if entry is None or entry[1] is None:
+            return
+        self.webhook_calls.append((entry[0], params))
+        await self._dispatch(entry[0], entry[1], params)
 
     def redeliver(self, update_id: int) -> None:
         """Deliver an already delivered update once more, even if confirmed (dedup tests)."""

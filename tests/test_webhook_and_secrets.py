@@ -59,6 +59,62 @@ async def test_webhook_refuses_wrong_secret_and_handles_the_right_one(tmp_path):
             await runner.cleanup()
 
 
+async def _serve_webhook(bot, answer_wait: float | None = None) -> tuple[web.AppRunner, str]:
+    """The bot's webhook server on a free port (polling stopped): the runner and the URL."""
+    await bot.polling.stop()  # updates now arrive only through the webhook
+    extra = {} if answer_wait is None else {"answer_wait": answer_wait}
+    runner = web.AppRunner(webhook_app(bot.application, SECRET, "/telegram", bot.app.inbox, **extra))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/telegram"
+
+
+async def test_taps_are_answered_in_the_webhook_response_with_no_request_of_their_own(tmp_path):
+    """Telegram POSTs each update and carries out the method the 200 names: a tap's answer
+    (and its pop-up) comes back that way, so a tap costs one request fewer."""
+    async with BotApiStandin() as api, running_bot(api, tmp_path / "b.sqlite3") as bot:
+        api.add_user(77, language_code="en")
+        runner, url = await _serve_webhook(bot)
+        try:
+            api.deliver_by_webhook(url, SECRET)
+            api.send_text(77, "/start")
+            [welcome] = await api.wait_for_messages(77, 1)
+            hindi = welcome.buttons[0][1]
+            api.tap_button(77, welcome, "English ✓")
+            [consent] = await api.wait_for_messages(77, 1)
+            assert consent.text.startswith("Before we start")
+            api.tap(77, welcome.message_id, hindi)  # the language question again: an earlier message
+            await api.wait_idle(quiet=0.2)
+            assert api.new_messages(77) == []
+            assert [(a.text, a.show_alert) for a in api.callback_answers] == [
+                (None, False), ("That button is from an earlier message. Please use the latest one.", False)]
+            assert [name for name, _ in api.webhook_calls] == ["answerCallbackQuery"] * 2
+            assert "answerCallbackQuery" not in [name for name, _ in api.calls]
+            assert api.refusals == []
+        finally:
+            await runner.cleanup()
+
+
+async def test_a_tap_whose_answer_is_not_ready_in_time_is_answered_by_a_request(tmp_path):
+    async with BotApiStandin() as api, running_bot(api, tmp_path / "b.sqlite3") as bot:
+        api.add_user(78, language_code="en")
+        runner, url = await _serve_webhook(bot, answer_wait=0)
+        try:
+            api.deliver_by_webhook(url, SECRET)
+            api.send_text(78, "/start")
+            [welcome] = await api.wait_for_messages(78, 1)
+            api.tap_button(78, welcome, "English ✓")
+            [consent] = await api.wait_for_messages(78, 1)
+            assert consent.text.startswith("Before we start")
+            await api.wait_idle(quiet=0.2)
+            assert api.webhook_calls == []
+            assert [name for name, _ in api.calls].count("answerCallbackQuery") == 1
+            assert [a.text for a in api.callback_answers] == [None]
+        finally:
+            await runner.cleanup()
+
+
 def test_logs_never_show_the_token_or_a_whole_phone_number(caplog):
     token = "123456:AAHsecretTOKENvalue"
     log = logging.getLogger("test.redaction")

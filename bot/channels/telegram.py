@@ -14,6 +14,7 @@ their JSON text, made once per distinct set of buttons (``markup_json``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -210,6 +211,25 @@ class TelegramChannel:
     def __init__(self, hub: Hub):
         self.hub = hub
         self.inbox = hub.inbox
+        # In webhook mode a tap is answered in the webhook's own response, not by a request of
+        # its own: the webhook request waits here, by callback query id, for what to answer.
+        self.waiting: dict[str, asyncio.Future] = {}
+
+    def answer_in_response(self, query_id: str) -> asyncio.Future:
+        """A future the answer to tap ``query_id`` goes to (its pop-up text, or None) instead of to Telegram.
+
+        Whoever waits on it must ``stop_waiting`` when they give up; the tap is then answered
+        by a request of its own, as in polling mode.
+        """
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[query_id] = future
+        return future
+
+    def stop_waiting(self, query_id: str, future: asyncio.Future) -> None:
+        """Nobody waits on ``future`` any longer: the answer to ``query_id`` goes out by request."""
+        if self.waiting.get(query_id) is future:
+            del self.waiting[query_id]
+        future.cancel()
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one handler: parse, hand to the service, render; then the stored update may go."""
@@ -262,6 +282,10 @@ class TelegramChannel:
         await self.render(context.bot, chat.id, reply, query.message if query else None, query)
 
     async def _answer(self, query, text: str | None = None) -> None:
+        waiting = self.waiting.pop(query.id, None)
+        if waiting is not None and not waiting.done():  # the webhook's response carries it
+            waiting.set_result(text[:200] if text else None)
+            return
         try:
             await answer_tap(query.get_bot(), query.id, text[:200] if text else None)
         except BadRequest as exc:  # too old: the user tapped long ago; nothing to do

@@ -6,10 +6,18 @@ nobody else can inject updates. The secret never appears in a log line.
 
 An update is answered 200 only once it is stored in the inbox: if the database cannot take it,
 Telegram gets a 503 and delivers it again later, so nothing acknowledged is lost.
+
+A tap (callback query) is answered inside the 200 itself: Telegram carries out a method given
+in the webhook response's body, which saves a request per tap. The response waits for the turn
+to decide the answer (a pop-up such as "that button is from an earlier message", or none), at
+most ``answer_wait`` seconds; after that it is a bare 200 and the tap is answered by a request
+of its own, as in polling mode. Telegram reports nothing about a method in a response, which
+suits a tap's answer: it has no result anybody reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -24,12 +32,16 @@ from .telegram_polling import inbox_item, lean
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1 << 20
+ANSWER_WAIT = 2.0
+"""Seconds a tap's webhook request waits for its answer to carry it (a turn takes milliseconds)."""
 
 
-def webhook_app(application: Application, secret: str, path: str = "/telegram", inbox=None, extra=None) -> web.Application:
+def webhook_app(application: Application, secret: str, path: str = "/telegram", inbox=None, extra=None,
+                answer_wait: float = ANSWER_WAIT) -> web.Application:
     """An aiohttp app that checks the secret header, stores each update in ``inbox`` and queues it for PTB.
 
-    ``extra(app)``, when given, adds routes of its own to the same server (the dashboard)."""
+    ``extra(app)``, when given, adds routes of its own to the same server (the dashboard);
+    ``answer_wait`` is how long a tap's request waits to carry the tap's answer."""
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -50,8 +62,24 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram", 
             except Exception as exc:  # noqa: BLE001 - not stored: Telegram must send it again
                 log.error("webhook update not stored (%s); asking Telegram to send it again", type(exc).__name__)
                 return web.Response(status=503)
+        channel = application.bot_data.get("channel")
+        query = update.callback_query
+        if channel is None or query is None or answer_wait <= 0:
+            await application.update_queue.put(update)
+            return web.Response(status=200)
+        waiting = channel.answer_in_response(query.id)
         await application.update_queue.put(update)
-        return web.Response(status=200)
+        try:
+            text = await asyncio.wait_for(asyncio.shield(waiting), answer_wait)
+        except TimeoutError:
+            if not waiting.done() or waiting.cancelled():
+                channel.stop_waiting(query.id, waiting)
+                return web.Response(status=200)
+            text = waiting.result()
+        answer = {"method": "answerCallbackQuery", "callback_query_id": query.id}
+        if text:
+            answer["text"] = text
+        return web.json_response(answer)
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok")
