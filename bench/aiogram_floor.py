@@ -17,7 +17,8 @@ venv's interpreter::
     bench/.venv-aiogram/bin/python bench/aiogram_floor.py
 
 with TELEGRAM_BOT_TOKEN and TELEGRAM_API_BASE_URL (the stand-in's ``.../bot``, as PTB takes it)
-set; ``BENCH_PROFILE=<file>`` records a cProfile of the whole run, as ``bench/common.py`` does
+set (and WEBHOOK_URL, WEBHOOK_SECRET, WEBHOOK_LISTEN, WEBHOOK_PORT for webhook mode, as the bot
+takes them); ``BENCH_PROFILE=<file>`` records a cProfile of the whole run, as ``bench/common.py`` does
 for the other bots. SIGINT stops it (aiogram's own signal handling, session closed).
 
 Nothing here imports the project, so the process holds aiogram and what it needs only.
@@ -108,7 +109,26 @@ def run() -> None:
         root = root[: -len("/bot")] if root.endswith("/bot") else root
         session = AiohttpSession(api=TelegramAPIServer.from_base(root))
     bot = Bot(os.environ["TELEGRAM_BOT_TOKEN"], session=session)
-    asyncio.run(dispatcher.start_polling(bot, allowed_updates=["message", "callback_query"]))
+    url = os.environ.get("WEBHOOK_URL")
+    if not url:
+        asyncio.run(dispatcher.start_polling(bot, allowed_updates=["message", "callback_query"]))
+        return
+    # Webhook mode (``conversations.py --webhook``), aiogram's documented aiohttp setup: each
+    # update is answered 200 at once and handled in the background (handle_in_background=True).
+    from aiohttp import web
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+
+    secret = os.environ["WEBHOOK_SECRET"]
+
+    async def on_startup(bot: Bot) -> None:
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=["message", "callback_query"])
+
+    dispatcher.startup.register(on_startup)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path="/telegram")
+    setup_application(app, dispatcher, bot=bot)
+    web.run_app(app, host=os.environ.get("WEBHOOK_LISTEN", "127.0.0.1"), port=int(os.environ["WEBHOOK_PORT"]),
+                access_log=None, print=None)
 
 
 def _main() -> None:

@@ -5,6 +5,7 @@
     .venv/bin/python bench/conversations.py --profile       # also print each bot's cProfile top entries
     .venv/bin/python bench/conversations.py --only aiogram  # one side (bot, floor, aiogram; or a list: bot,aiogram)
     .venv/bin/python bench/conversations.py --quick --only bot --postgres  # the bot on PostgreSQL, and the server's CPU
+    .venv/bin/python bench/conversations.py --webhook --only bot,aiogram   # updates POSTed to a webhook, not long-polled
 
 A Bot API stand-in runs in this process on 127.0.0.1; the bot runs in its own process, pointed
 at it. N simulated owners start at the same moment and go through onboarding and the first
@@ -213,9 +214,11 @@ async def drive(
     py_spy: Path | None = None,
     py_spy_seconds: float = 20,
     argv: list[str] | None = None,
+    webhook: bool = False,
 ) -> Result:
     """Start the stand-in and the bot ``kind`` (``argv``: its command, when not bench/common.py),
-    run every owner to the end, measure."""
+    run every owner to the end, measure. ``webhook``: updates are POSTed to the bot's webhook
+    server (as Telegram does once a webhook is set) instead of long-polled."""
     content = load_content()
     floor = kind in FLOORS
     result = Result(TITLES[kind])
@@ -230,12 +233,22 @@ async def drive(
             owners.append(Owner(uid, lang, plan(content, lang, owner_rng), owner_rng))
             api.watchers[uid] = owners[-1].seen
         database = workdir / f"{kind}.sqlite3"
+        hook = ""
+        if webhook:
+            port = free_port()
+            hook = f"127.0.0.1:{port}/telegram"
+            # https in the setting (Telegram calls nothing else; TLS ends at a proxy in front), plain HTTP here
+            env = {**(env or {}), "WEBHOOK_URL": f"https://{hook}", "WEBHOOK_SECRET": WEBHOOK_SECRET,
+                   "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port)}
         bot = BotProcess(kind, api, database, profile=profile, env=env, argv=argv)
         try:
-            while not any(name == "getUpdates" for name, _ in api.calls):  # polling: the bot is up
+            # the bot is up: polling, or its webhook set
+            while not (api.webhook_url if webhook else any(name == "getUpdates" for name, _ in api.calls)):
                 if not bot.alive():
                     raise SystemExit(f"the {kind} process exited with {bot.proc.returncode}")
                 await asyncio.sleep(0.02)
+            if webhook:
+                api.deliver_by_webhook(f"http://{hook}", WEBHOOK_SECRET)
             result.startup = time.perf_counter() - bot.started
             await asyncio.sleep(0.3)  # let start-up work (command menu …) finish before measuring
             api.forget_calls()
@@ -259,6 +272,18 @@ async def drive(
     result.stalled = [f"owner {o.uid} ({o.lang}) after {o.done} updates: {o.stalled}" for o in owners if o.stalled]
     result.latencies.sort()
     return result
+
+
+WEBHOOK_SECRET = "bench-webhook-secret"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on just now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _finished(database: Path, url: str = "") -> str:
@@ -343,15 +368,21 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="record a cProfile of each bot process and print its top entries")
     parser.add_argument("--py-spy", type=float, metavar="SECONDS", help="sample each bot with py-spy for SECONDS of the drive and print where its CPU goes")
     parser.add_argument("--keep", type=Path, help="keep the databases (and profiles) in this folder")
+    parser.add_argument("--webhook", action="store_true",
+                        help="updates POSTed to each bot's webhook, as Telegram does once one is set (bot and aiogram only)")
     parser.add_argument("--postgres", action="store_true",
                         help="the bot on PostgreSQL (a throwaway server, tests/pg_server.py); also prints the server's CPU")
     args = parser.parse_args()
     owners = 100 if args.quick and args.owners == 500 else args.owners
+    if args.webhook and "floor" in args.only:
+        args.only = tuple(side for side in args.only if side != "floor")  # the PTB floor long-polls only
+        print("--webhook: the PTB floor has no webhook mode and is left out")
 
     aiogram = ensure_venv() if "aiogram" in args.only else None
     extra = f", aiogram {aiogram[1]} ({aiogram[0].parent.parent.name})" if aiogram else ""
     print(f"machine: {machine()}{extra}")
-    print(f"{owners} owners at once, onboarding + the first module's lessons and quiz each; think time {args.think:g} s")
+    print(f"{owners} owners at once, onboarding + the first module's lessons and quiz each; think time {args.think:g} s; "
+          f"updates by {'webhook' if args.webhook else 'long polling'}")
     results: dict[str, Result] = {}
     server = None
     if args.postgres:
@@ -375,7 +406,7 @@ def main() -> None:
             argv = [str(aiogram[0]), str(Path(__file__).resolve().with_name("aiogram_floor.py"))] if kind == "aiogram" else None
             results[kind] = asyncio.run(
                 drive(kind, owners, seed=args.seed, stall=args.stall, think=args.think, workdir=workdir, profile=profile, env=env,
-                      py_spy=spy, py_spy_seconds=args.py_spy or 0, argv=argv)
+                      py_spy=spy, py_spy_seconds=args.py_spy or 0, argv=argv, webhook=args.webhook)
             )
             report(results[kind])
             if server is not None and kind == "bot":  # the backends have exited: their CPU is in the postmaster's children
